@@ -1,0 +1,1 @@
+"""Sub-commands of the serlib command line, one module each."""
