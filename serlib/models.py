@@ -38,6 +38,7 @@ from serlib.errors import SerlibError
 SAMPLE_RATE = 16000
 RANDOM_PREFIX = "random:"
 RANDOM_INIT_SEED = 0
+UNKNOWN_FINGERPRINT = "unknown"
 
 #: Short names -> Hugging Face Hub ids. The first eight are the paper's models.
 MODEL_REGISTRY: dict[str, str] = {
@@ -196,9 +197,10 @@ class LoadedModel:
     ) -> None:
         if window not in WHISPER_WINDOWS:
             raise SerlibError(f"unknown Whisper window {window!r}; use one of {WHISPER_WINDOWS}")
-        mel = self.feature_extractor(
-            list(waveforms), sampling_rate=SAMPLE_RATE, return_tensors="pt"
-        )["input_features"].to(self.device)
+        with torch.autocast(self.device.type, enabled=False):  # log-mel in float32
+            mel = self.feature_extractor(
+                list(waveforms), sampling_rate=SAMPLE_RATE, return_tensors="pt"
+            )["input_features"].to(self.device)
         if window == "full":
             self.model(mel)
         else:
@@ -283,20 +285,42 @@ def load_model(name: str, device: str | torch.device = "cpu") -> LoadedModel:
 
 def _build_random_model(name: str) -> LoadedModel:
     target = name[len(RANDOM_PREFIX):]
+    config = _random_config(name)
     if target in TINY_RANDOM_CONFIGS:
-        config = TINY_RANDOM_CONFIGS[target]()
         feature_extractor = _default_feature_extractor(config)
         model_id = name
     else:
         model_id = resolve_model_id(target)
-        config = _from_pretrained_local_first(transformers.AutoConfig, model_id)
         feature_extractor = _load_feature_extractor(model_id, config)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_INIT_SEED)
         model = transformers.AutoModel.from_config(config)
-    config_hash = _sha256_text(config.to_json_string(use_diff=False))[:16]
-    fingerprint = f"random-init-seed{RANDOM_INIT_SEED}-config-{config_hash}"
+    fingerprint = _random_fingerprint(config)
     return _wrap(name, model_id, model, feature_extractor, fingerprint, is_random=True)
+
+
+def _random_config(name: str) -> transformers.PretrainedConfig:
+    target = name[len(RANDOM_PREFIX):]
+    if target in TINY_RANDOM_CONFIGS:
+        return TINY_RANDOM_CONFIGS[target]()
+    return _from_pretrained_local_first(transformers.AutoConfig, resolve_model_id(target))
+
+
+def _random_fingerprint(config: transformers.PretrainedConfig) -> str:
+    config_hash = _sha256_text(config.to_json_string(use_diff=False))[:16]
+    return f"random-init-seed{RANDOM_INIT_SEED}-config-{config_hash}"
+
+
+def model_fingerprint(name: str) -> str | None:
+    """The weights fingerprint of ``name`` without loading the weights; None if not known yet.
+
+    None means the model is neither a local folder nor in the cache (it would be downloaded);
+    load it first, then ask again.
+    """
+    if name.startswith(RANDOM_PREFIX):
+        return _random_fingerprint(_random_config(name))
+    fingerprint = weights_fingerprint(resolve_model_id(name))
+    return None if fingerprint == UNKNOWN_FINGERPRINT else fingerprint
 
 
 def _load_pretrained_model(name: str) -> LoadedModel:
@@ -410,7 +434,7 @@ def weights_fingerprint(model_id: str) -> str:
                 return f"hub-commit-{match.group(1)}"
             folder = Path(cached_config).parent
         else:
-            return "unknown"
+            return UNKNOWN_FINGERPRINT
     digest = hashlib.sha256()
     for path in sorted(folder.iterdir()):
         if path.suffix in (".safetensors", ".bin") or path.name == "config.json":
@@ -446,6 +470,7 @@ __all__ = [
     "LoadedModel",
     "describe",
     "load_model",
+    "model_fingerprint",
     "resolve_model_id",
     "weights_fingerprint",
 ]
