@@ -127,7 +127,7 @@ BASE_RATE_WPM = 170
 
 EMOTION_PROSODY: dict[str, EmotionProsody] = {
     "neutral": EmotionProsody(1.00, 50, 50, 100, 0, "modal"),
-    "anger": EmotionProsody(1.15, 64, 85, 150, 0, "tense"),
+    "anger": EmotionProsody(1.15, 70, 85, 150, 0, "tense"),
     "happiness": EmotionProsody(1.10, 68, 90, 120, 0, "bright"),
     "sadness": EmotionProsody(0.78, 36, 18, 65, 2, "breathy"),
     "fear": EmotionProsody(1.35, 80, 75, 100, 0, "breathy-irregular"),
