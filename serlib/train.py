@@ -132,7 +132,7 @@ def join_split(folder: FeatureFolder, split_csv: str | Path) -> LabelledSplit:
             raise SerlibError(f"{split_path}: no '{split_name}' rows; the split column needs "
                               "train, dev and test")
         rows[split_name] = np.array([row_of[u] for u in part["utterance_id"]], dtype=np.int64)
-        labels[split_name] = part["label"].map(class_of).to_numpy(dtype=np.int64)
+        labels[split_name] = np.array(part["label"].map(class_of), dtype=np.int64)
     return LabelledSplit(class_names, rows, labels)
 
 

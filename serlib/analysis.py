@@ -1,0 +1,89 @@
+"""Tables from the tidy probe results: seed summaries, best layers, the aggregation comparison.
+
+Input is the results table of :func:`serlib.train.run_probe` (or several concatenated): columns
+corpus, language, model, probe, layer, seed, split, metric, value. Scores are fractions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from serlib.metrics import chance_accuracy, majority_class_accuracy, seed_summary
+
+RUN_KEYS = ["corpus", "language", "model", "probe"]
+
+
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std, 95% bootstrap interval and number of seeds per run x layer x split x metric."""
+    keys = RUN_KEYS + ["layer", "split", "metric"]
+    rows = [{**dict(zip(keys, key)), **seed_summary(group["value"].to_numpy())}
+            for key, group in results.groupby(keys, sort=True)]
+    return pd.DataFrame(rows, columns=keys + ["mean", "std", "ci_low", "ci_high", "n_seeds"])
+
+
+def _numeric_layers(results: pd.DataFrame) -> pd.DataFrame:
+    """Rows of per-layer probes (integer layers), with ``layer`` as int."""
+    numeric = pd.to_numeric(results["layer"], errors="coerce")
+    selected = results[numeric.notna()].copy()
+    selected["layer"] = numeric[numeric.notna()].astype(int)
+    return selected
+
+
+def best_layer_by_dev(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Per corpus x model x per-layer probe, the layer with the best mean DEV ``metric`` over
+    seeds (the lowest layer on ties), with its test mean, std and 95% interval, and its place as
+    a fraction of depth (layer / number of transformer blocks)."""
+    per_layer = _numeric_layers(results[results["metric"] == metric])
+    summary = summarise(per_layer)
+    rows = []
+    for key, run in summary.groupby(RUN_KEYS, sort=True):
+        dev = run[run["split"] == "dev"].sort_values("layer")
+        best_layer = int(dev.loc[dev["mean"].idxmax(), "layer"])
+        test = run[(run["split"] == "test") & (run["layer"] == best_layer)].iloc[0]
+        blocks = int(run["layer"].max())
+        rows.append({**dict(zip(RUN_KEYS, key)), "best_layer": best_layer, "blocks": blocks,
+                     "layer_fraction": best_layer / blocks if blocks else np.nan,
+                     "dev_mean": float(dev["mean"].max()), "test_mean": test["mean"],
+                     "test_std": test["std"], "test_ci_low": test["ci_low"],
+                     "test_ci_high": test["ci_high"]})
+    return pd.DataFrame(rows)
+
+
+def comparison_table(results: pd.DataFrame, single_probe: str = "linear",
+                     aggregate_probe: str = "aggregate") -> pd.DataFrame:
+    """The paper's headline per corpus x model: best single layer of ``single_probe`` (chosen on
+    dev) vs the all-layer ``aggregate_probe``, both on TEST accuracy (mean over seeds).
+
+    ``relative_error_reduction = (err_aggregate - err_best_layer) / err_aggregate``: positive when
+    the single best layer beats aggregation. NaN where the aggregation run is missing.
+    """
+    best = best_layer_by_dev(results[results["probe"] == single_probe])
+    aggregate = results[(results["probe"] == aggregate_probe) & (results["split"] == "test")
+                        & (results["metric"] == "accuracy")]
+    aggregate_means = aggregate.groupby(["corpus", "model"])["value"].agg(["mean", "std"])
+    rows = []
+    for _, best_row in best.iterrows():
+        key = (best_row["corpus"], best_row["model"])
+        aggregate_mean, aggregate_std = (aggregate_means.loc[key] if key in aggregate_means.index
+                                         else (np.nan, np.nan))
+        error_best, error_aggregate = 1.0 - best_row["test_mean"], 1.0 - aggregate_mean
+        rows.append({
+            "corpus": best_row["corpus"], "language": best_row["language"], "model": best_row["model"],
+            "best_layer": best_row["best_layer"], "layer_fraction": best_row["layer_fraction"],
+            "best_layer_accuracy": best_row["test_mean"], "best_layer_std": best_row["test_std"],
+            "aggregate_accuracy": aggregate_mean, "aggregate_std": aggregate_std,
+            "relative_error_reduction": ((error_aggregate - error_best) / error_aggregate
+                                         if error_aggregate > 0 else np.nan),
+        })
+    return pd.DataFrame(rows)
+
+
+def reference_levels(split_csv: str | Path) -> pd.DataFrame:
+    """Majority-class and chance accuracy of each part of a split CSV, to print beside tables."""
+    table = pd.read_csv(split_csv, dtype={"label": str})
+    return pd.DataFrame([{"split": name, "majority_accuracy": majority_class_accuracy(part["label"]),
+                          "chance_accuracy": chance_accuracy(part["label"])}
+                         for name, part in table.groupby("split", sort=True)])
