@@ -4,8 +4,8 @@ Protocols:
 
 - ``random``: the paper's 60/20/20 split, stratified by label (two seeded
   ``sklearn.model_selection.train_test_split`` calls).
-- ``speaker``: speaker-independent; speakers are shuffled by the seed and cut into three
-  consecutive groups whose utterance counts come closest to the fractions.
+- ``speaker``: speaker-independent; speakers in seeded random order are cut into three
+  groups whose utterance shares come closest to the fractions.
 - folds: speaker-independent k folds stratified by label (``StratifiedGroupKFold``).
 
 File names and columns follow ``docs/architecture.md``. A saved file is reused on a rerun
@@ -71,8 +71,9 @@ def speaker_split(
 ) -> pd.DataFrame:
     """Assign whole speakers to train/dev/test, each part getting at least one speaker.
 
-    Speakers are shuffled with ``seed``; the two cut points in that order are chosen so the
-    parts' utterance counts are closest (least squares) to ``fractions``.
+    Speakers are put in an order shuffled by ``seed`` and cut into three consecutive,
+    non-empty groups; the two cut points and which group becomes which part are chosen so the
+    parts' shares of utterances come closest (least squares) to ``fractions``.
     """
     targets = np.array(_check_fractions(fractions))
     speaker_counts = manifest["speaker"].value_counts().sort_index()
@@ -81,18 +82,27 @@ def speaker_split(
             f"a speaker-independent split needs at least 3 speakers; the manifest has "
             f"{len(speaker_counts)} ({', '.join(speaker_counts.index)}). Use --protocol random"
         )
-    order = np.random.default_rng(seed).permutation(len(speaker_counts))
-    speakers = speaker_counts.index.to_numpy()[order]
-    cumulative = np.concatenate([[0], np.cumsum(speaker_counts.to_numpy()[order])])
+    shuffled = speaker_counts.iloc[np.random.default_rng(seed).permutation(len(speaker_counts))]
+    cumulative = np.concatenate([[0], np.cumsum(shuffled.to_numpy())])
     total = cumulative[-1]
-    best_cuts = min(
-        itertools.combinations(range(1, len(speakers)), 2),
-        key=lambda cuts: _squared_error(cumulative, cuts, total, targets),
+    first_cuts, second_cuts = np.triu_indices(len(shuffled) - 1, k=1)
+    first_cuts, second_cuts = first_cuts + 1, second_cuts + 1
+    group_shares = np.stack([
+        cumulative[first_cuts],
+        cumulative[second_cuts] - cumulative[first_cuts],
+        total - cumulative[second_cuts],
+    ], axis=1) / total
+    orders = list(itertools.permutations(range(len(SPLIT_NAMES))))
+    errors = np.stack(
+        [((group_shares - targets[list(order)]) ** 2).sum(axis=1) for order in orders], axis=1
     )
-    first_cut, second_cut = best_cuts
+    best_cut, best_order = np.unravel_index(np.argmin(errors), errors.shape)
+    group_of_position = np.searchsorted(
+        [first_cuts[best_cut], second_cuts[best_cut]], np.arange(len(shuffled)), side="right"
+    )
     part_of_speaker = {
-        speaker: SPLIT_NAMES[int(index >= first_cut) + int(index >= second_cut)]
-        for index, speaker in enumerate(speakers)
+        speaker: SPLIT_NAMES[orders[best_order][group]]
+        for speaker, group in zip(shuffled.index, group_of_position)
     }
     return _with_column(manifest, "split", manifest["speaker"].map(part_of_speaker).to_numpy())
 
@@ -173,18 +183,6 @@ def _with_column(manifest: pd.DataFrame, name: str, values: np.ndarray) -> pd.Da
     table = manifest.loc[:, ["utterance_id", "speaker", "label"]].reset_index(drop=True)
     table[name] = values
     return table
-
-
-def _squared_error(
-    cumulative: np.ndarray, cuts: tuple[int, int], total: int, targets: np.ndarray
-) -> float:
-    first_cut, second_cut = cuts
-    sizes = np.array([
-        cumulative[first_cut],
-        cumulative[second_cut] - cumulative[first_cut],
-        total - cumulative[second_cut],
-    ])
-    return float(np.sum((sizes / total - targets) ** 2))
 
 
 def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:

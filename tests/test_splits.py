@@ -1,0 +1,134 @@
+"""serlib.splits: stratified random split, speaker split, speaker folds, saved split files."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from serlib.corpora import write_manifest
+from serlib.errors import SerlibError
+from serlib.splits import (
+    folds_path,
+    load_or_create_folds,
+    load_or_create_split,
+    random_split,
+    speaker_folds,
+    speaker_split,
+    split_path,
+)
+
+LABEL_COUNTS = {"anger": 50, "neutral": 30, "sadness": 20}
+
+
+def make_manifest(n_speakers: int = 10) -> pd.DataFrame:
+    """100 utterances: labels anger 50, neutral 30, sadness 20; speakers round-robin."""
+    labels = [label for label, count in LABEL_COUNTS.items() for _ in range(count)]
+    return pd.DataFrame({
+        "utterance_id": [f"u{index:03d}" for index in range(len(labels))],
+        "path": [f"/corpus/u{index:03d}.wav" for index in range(len(labels))],
+        "corpus": "toy",
+        "language": "en",
+        "speaker": [f"toy_{index % n_speakers:02d}" for index in range(len(labels))],
+        "gender": "",
+        "label": labels,
+        "label_code": labels,
+        "duration_s": 1.0,
+        "sample_rate": 16000,
+    })
+
+
+def test_random_split_is_stratified_complete_and_disjoint():
+    manifest = make_manifest()
+    split = random_split(manifest, seed=0)
+    assert list(split.columns) == ["utterance_id", "speaker", "label", "split"]
+    assert list(split["utterance_id"]) == list(manifest["utterance_id"])
+    counts = split.groupby(["label", "split"]).size().unstack()
+    assert counts.loc["anger"].to_dict() == {"train": 30, "dev": 10, "test": 10}
+    assert counts.loc["neutral"].to_dict() == {"train": 18, "dev": 6, "test": 6}
+    assert counts.loc["sadness"].to_dict() == {"train": 12, "dev": 4, "test": 4}
+
+
+def test_random_split_depends_only_on_seed():
+    manifest = make_manifest()
+    assert random_split(manifest, seed=3).equals(random_split(manifest, seed=3))
+    assert not random_split(manifest, seed=3).equals(random_split(manifest, seed=4))
+
+
+def test_random_split_with_a_too_rare_label_is_explained():
+    manifest = make_manifest()
+    manifest.loc[0, "label"] = "fear"
+    with pytest.raises(SerlibError, match="smallest label: fear with 1 utterance"):
+        random_split(manifest)
+
+
+def test_bad_fractions_are_rejected():
+    with pytest.raises(SerlibError, match="sum to 1"):
+        random_split(make_manifest(), fractions=(0.6, 0.3, 0.2))
+
+
+def test_speaker_split_keeps_speakers_apart_and_approximates_fractions():
+    manifest = make_manifest()
+    split = speaker_split(manifest, seed=0)
+    speakers_per_part = split.groupby("split")["speaker"].agg(set)
+    assert not speakers_per_part["train"] & speakers_per_part["dev"]
+    assert not speakers_per_part["train"] & speakers_per_part["test"]
+    assert not speakers_per_part["dev"] & speakers_per_part["test"]
+    assert split["split"].value_counts().to_dict() == {"train": 60, "dev": 20, "test": 20}
+    assert speaker_split(manifest, seed=0).equals(split)
+    assert not speaker_split(manifest, seed=1).equals(split)
+
+
+def test_speaker_split_gives_every_part_a_speaker_even_when_unbalanced():
+    manifest = make_manifest(n_speakers=3)
+    manifest.loc[:89, "speaker"] = "toy_00"
+    split = speaker_split(manifest, seed=0)
+    assert split.groupby("split")["speaker"].nunique().to_dict() == {
+        "train": 1, "dev": 1, "test": 1}
+    assert (split.loc[split["speaker"] == "toy_00", "split"] == "train").all()
+
+
+def test_speaker_split_needs_three_speakers():
+    with pytest.raises(SerlibError, match="at least 3 speakers; the manifest has 2"):
+        speaker_split(make_manifest(n_speakers=2))
+
+
+def test_speaker_folds_never_share_a_speaker():
+    folds = speaker_folds(make_manifest(), n_folds=5, seed=0)
+    assert list(folds.columns) == ["utterance_id", "speaker", "label", "fold"]
+    assert sorted(folds["fold"].unique()) == [0, 1, 2, 3, 4]
+    assert (folds.groupby("speaker")["fold"].nunique() == 1).all()
+    assert speaker_folds(make_manifest(), n_folds=5, seed=0).equals(folds)
+    with pytest.raises(SerlibError, match="n_folds=11 with 10 speaker"):
+        speaker_folds(make_manifest(), n_folds=11)
+
+
+def test_split_file_names():
+    assert split_path("out/emodb.csv", "random", 2).as_posix() == "out/emodb.split-random-seed2.csv"
+    assert folds_path("out/emodb.csv", 5, 0).as_posix() == "out/emodb.folds-5-seed0.csv"
+    with pytest.raises(SerlibError, match="unknown split protocol 'session'"):
+        split_path("out/emodb.csv", "session", 0)
+
+
+def test_saved_split_is_reused_only_for_the_same_utterances(tmp_path):
+    manifest_path = write_manifest(make_manifest(), tmp_path / "toy.csv")
+    created = load_or_create_split(manifest_path, "speaker", seed=0)
+    saved_path = tmp_path / "toy.split-speaker-seed0.csv"
+    assert pd.read_csv(saved_path, dtype=str).equals(created.astype(str))
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "toy.csv", "toy.split-speaker-seed0.csv"]
+
+    edited = created.copy()
+    edited.loc[0, "split"] = "edited"
+    edited.to_csv(saved_path, index=False)
+    assert load_or_create_split(manifest_path, "speaker", seed=0).loc[0, "split"] == "edited"
+
+    write_manifest(make_manifest().iloc[1:], manifest_path)
+    with pytest.raises(SerlibError, match="manifest changed .*delete it"):
+        load_or_create_split(manifest_path, "speaker", seed=0)
+
+
+def test_saved_folds_file(tmp_path):
+    manifest_path = write_manifest(make_manifest(), tmp_path / "toy.csv")
+    folds = load_or_create_folds(manifest_path, 5, seed=0)
+    assert (tmp_path / "toy.folds-5-seed0.csv").is_file()
+    assert load_or_create_folds(manifest_path, 5, seed=0).equals(folds)
