@@ -60,6 +60,8 @@ MODEL_REGISTRY: dict[str, str] = {
 #: Model types whose encoder is a convolutional waveform encoder + transformer (wav2vec2 style).
 WAVEFORM_FAMILIES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
 WHISPER_FAMILY = "whisper"
+#: Families whose valid frames change under padding whatever their conv normalisation.
+PADDING_SENSITIVE_FAMILIES = ("data2vec-audio",)
 
 #: How much of Whisper's 30 s window the encoder runs over (see ``docs/layers.md``).
 WHISPER_WINDOWS = ("full", "audio")
@@ -139,12 +141,17 @@ class LoadedModel:
 
     @property
     def padding_changes_output(self) -> bool:
-        """True when zero padding changes valid frames (group-norm conv encoders).
+        """True when zero padding changes valid frames, even with an attention mask.
 
-        Group normalisation in the first conv layer takes statistics over the whole (padded)
-        time axis, so these models must only see batches of equal-length utterances.
+        - group-norm conv encoders (wav2vec2-base, HuBERT base, WavLM base-plus): group
+          normalisation in the first conv layer takes statistics over the whole padded time axis;
+        - data2vec-audio: its positional embedding is a stack of convolutions; padded frames are
+          zeroed only before the first, so the last valid frames see non-zero padding after it.
+
+        These models must only see batches of equal-length utterances.
         """
-        return getattr(self.config, "feat_extract_norm", "layer") == "group"
+        group_norm = getattr(self.config, "feat_extract_norm", "layer") == "group"
+        return group_norm or self.family in PADDING_SENSITIVE_FAMILIES
 
     def num_frames(self, num_samples: int) -> int:
         """Number of valid output frames for an utterance of ``num_samples`` samples."""

@@ -20,6 +20,7 @@ import io
 import json
 import os
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -133,7 +134,7 @@ class PartialWork:
         try:
             with np.load(path) as stored:
                 chunk = Chunk(number, stored["row_indices"], stored["pooled"], stored["num_frames"])
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             chunk = None
         frames_ok = not with_frames or self._frames_path(number).is_file()
         if chunk is None or not frames_ok or not np.array_equal(chunk.row_indices, expected_rows):

@@ -1,0 +1,212 @@
+"""The extraction engine on tiny random models of every family (float32 exact mode)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import write_wav
+from serlib.cli import main
+from serlib.errors import SerlibError
+from serlib.extract import extract_features, plan_batches, pool_hidden_states
+from serlib.models import TINY_RANDOM_CONFIGS
+from serlib.store import FrameReader, load_pooled
+
+# Durations in seconds: mixed lengths, plus two pairs of equal length (batchable for group norm).
+CLIP_SECONDS = (0.3, 0.55, 0.55, 0.8, 1.0, 1.0)
+TINY_MODELS = [f"random:{name}" for name in TINY_RANDOM_CONFIGS]
+
+
+def write_manifest(folder: Path, seconds=CLIP_SECONDS, sample_rate: int = 16000) -> Path:
+    """Generated wavs and their manifest CSV (the columns the engine reads)."""
+    rows = []
+    for number, duration in enumerate(seconds):
+        path = write_wav(
+            folder / "wav" / f"utt{number}.wav", duration, sample_rate, frequency=200 + 90 * number
+        )
+        rows.append({
+            "utterance_id": f"utt{number}", "path": str(path), "corpus": "tiny",
+            "duration_s": duration, "sample_rate": sample_rate,
+        })
+    manifest = folder / "tiny.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return manifest
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    return write_manifest(tmp_path / "corpus")
+
+
+def run(model: str, manifest, out: Path, **options):
+    options = {"dtype": "float32", "progress": False, **options}
+    return extract_features(model, manifest, out, **options)
+
+
+@pytest.mark.parametrize("model", TINY_MODELS)
+def test_batched_equals_one_by_one_for_every_family(model, manifest, tmp_path):
+    batched = run(model, manifest, tmp_path / "batched", batch_seconds=100.0)
+    alone = run(model, manifest, tmp_path / "alone", batch_seconds=0.01)
+    batched_pooled, ids, index = load_pooled(batched.folder)
+    alone_pooled, _, _ = load_pooled(alone.folder)
+    assert batched_pooled.shape == (6, 3, 32)
+    assert ids == [f"utt{number}" for number in range(6)]
+    assert index["layers"] == 3 and index["dim"] == 32 and index["complete"] is True
+    scale = np.abs(alone_pooled).max()
+    assert np.abs(batched_pooled - alone_pooled).max() <= 1e-4 * scale
+
+
+def test_whisper_audio_window_batched_equals_one_by_one(manifest, tmp_path):
+    options = {"whisper_window": "audio"}
+    batched = run("random:whisper-tiny", manifest, tmp_path / "b", batch_seconds=100.0, **options)
+    alone = run("random:whisper-tiny", manifest, tmp_path / "a", batch_seconds=0.01, **options)
+    batched_pooled, alone_pooled = load_pooled(batched.folder)[0], load_pooled(alone.folder)[0]
+    assert np.abs(batched_pooled - alone_pooled).max() <= 1e-4 * np.abs(alone_pooled).max()
+
+
+def test_frame_counts_follow_each_family_frame_rule(manifest, tmp_path):
+    wav2vec2 = pd.read_csv(run("random:wav2vec2-tiny", manifest, tmp_path).folder / "utterances.csv")
+    whisper = pd.read_csv(run("random:whisper-tiny", manifest, tmp_path).folder / "utterances.csv")
+    # wav2vec2 conv stack (kernel 400 samples, hop 320): floor((n - 400) / 320) + 1
+    assert wav2vec2["num_frames"].tolist() == [14, 27, 27, 39, 49, 49]
+    # Whisper: ceil(n / 320)
+    assert whisper["num_frames"].tolist() == [15, 28, 28, 40, 50, 50]
+
+
+def test_pooling_uses_valid_frames_only():
+    hidden = torch.zeros(2, 1, 4, 1)
+    hidden[0, 0, :, 0] = torch.tensor([1.0, 3.0, 100.0, 100.0])  # 2 valid frames, then padding
+    hidden[1, 0, :, 0] = torch.tensor([2.0, 4.0, 6.0, 8.0])
+    means = pool_hidden_states(hidden, [2, 4], "mean")
+    assert means[:, 0, 0].tolist() == [2.0, 5.0]
+    mean_std = pool_hidden_states(hidden, [2, 4], "mean+std")
+    assert mean_std.shape == (2, 1, 2)
+    assert mean_std[0, 0].tolist() == [2.0, 1.0]
+    assert mean_std[1, 0, 1] == pytest.approx(np.std([2.0, 4.0, 6.0, 8.0]))
+
+
+def test_mean_std_store_has_means_first(manifest, tmp_path):
+    mean_only = load_pooled(run("random:hubert-tiny", manifest, tmp_path / "m").folder)[0]
+    mean_std = load_pooled(
+        run("random:hubert-tiny", manifest, tmp_path / "s", pooling="mean+std").folder
+    )[0]
+    assert mean_std.shape == (6, 3, 64)
+    np.testing.assert_allclose(mean_std[..., :32], mean_only, rtol=1e-6, atol=1e-6)
+    assert (mean_std[..., 32:] >= 0).all()
+
+
+def test_batches_are_sorted_budgeted_and_equal_length_when_asked():
+    durations = np.array([1.0, 0.5, 0.5, 2.0, 0.7])
+    batches = plan_batches(durations, budget_seconds=1.5)
+    assert [batch.tolist() for batch in batches] == [[1, 2], [4], [0], [3]]
+    equal = plan_batches(durations, budget_seconds=10.0, equal_lengths_only=True)
+    assert [batch.tolist() for batch in equal] == [[1, 2], [4], [0], [3]]
+    whisper = plan_batches(durations, budget_seconds=60.0, cost_seconds=30.0)
+    assert [batch.tolist() for batch in whisper] == [[1, 2], [4, 0], [3]]
+
+
+def test_rerun_is_a_cache_hit(manifest, tmp_path):
+    first = run("random:wav2vec2-tiny", manifest, tmp_path)
+    second = run("random:wav2vec2-tiny", manifest, tmp_path)
+    assert (first.cache_hit, first.num_computed) == (False, 6)
+    assert (second.cache_hit, second.num_computed, second.folder) == (True, 0, first.folder)
+    assert first.folder == tmp_path / "random__wav2vec2-tiny" / "tiny"
+
+
+def test_changed_manifest_invalidates_the_cache(manifest, tmp_path):
+    first = run("random:wav2vec2-tiny", manifest, tmp_path)
+    old_key = json.loads((first.folder / "index.json").read_text())["cache_key"]
+    table = pd.read_csv(manifest)
+    table.drop(index=0).to_csv(manifest, index=False)
+    second = run("random:wav2vec2-tiny", manifest, tmp_path)
+    pooled, ids, index = load_pooled(second.folder)
+    assert (second.cache_hit, second.num_computed) == (False, 5)
+    assert pooled.shape == (5, 3, 32) and ids[0] == "utt1"
+    assert index["cache_key"] != old_key
+
+
+def test_changed_pooling_or_dtype_does_not_reuse_features(manifest, tmp_path):
+    run("random:wav2vec2-tiny", manifest, tmp_path)
+    assert not run("random:wav2vec2-tiny", manifest, tmp_path, pooling="mean+std").cache_hit
+    assert not run("random:wav2vec2-tiny", manifest, tmp_path, dtype="bfloat16").cache_hit
+
+
+class SimulatedKill(Exception):
+    """Raised from the batch callback to stop a run mid-way, like a kill."""
+
+
+def test_killed_run_resumes_without_recomputing_finished_batches(manifest, tmp_path):
+    reference = run("random:wav2vec2-layernorm-tiny", manifest, tmp_path / "reference",
+                    batch_seconds=1.2, keep_frames=True)
+    finished_ids: list[str] = []
+
+    def kill_after_two_batches(done):
+        finished_ids.extend(done.utterance_ids)
+        if done.batch_number == 1:
+            raise SimulatedKill
+
+    with pytest.raises(SimulatedKill):
+        run("random:wav2vec2-layernorm-tiny", manifest, tmp_path / "killed", batch_seconds=1.2,
+            keep_frames=True, on_batch=kill_after_two_batches)
+    folder = tmp_path / "killed" / "random__wav2vec2-layernorm-tiny" / "tiny"
+    assert not (folder / "index.json").exists()
+    with pytest.raises(SerlibError, match="not a finished feature store"):
+        load_pooled(folder)
+    assert len(finished_ids) == 3  # batches [0.3 s] and [0.55 s, 0.55 s]
+
+    resumed = run("random:wav2vec2-layernorm-tiny", manifest, tmp_path / "killed",
+                  batch_seconds=1.2, keep_frames=True)
+    assert (resumed.cache_hit, resumed.num_computed) == (False, 3)
+    assert np.array_equal(load_pooled(resumed.folder)[0], load_pooled(reference.folder)[0])
+    resumed_frames, reference_frames = FrameReader(resumed.folder), FrameReader(reference.folder)
+    assert all(np.array_equal(a, b) for a, b in zip(resumed_frames, reference_frames))
+    assert not (folder / ".partial").exists()
+
+
+def test_damaged_chunk_is_recomputed_not_trusted(manifest, tmp_path):
+    def kill_after_first(done):
+        raise SimulatedKill
+
+    with pytest.raises(SimulatedKill):
+        run("random:hubert-tiny", manifest, tmp_path, on_batch=kill_after_first)
+    chunk = tmp_path / "random__hubert-tiny" / "tiny" / ".partial" / "chunk-000000.npz"
+    chunk.write_bytes(chunk.read_bytes()[:40])  # a torn write
+    resumed = run("random:hubert-tiny", manifest, tmp_path)
+    assert resumed.num_computed == 6
+
+
+def test_frame_store_is_ragged_and_matches_pooled_means(manifest, tmp_path):
+    result = run("random:data2vec-audio-tiny", manifest, tmp_path, keep_frames=True)
+    pooled, _, _ = load_pooled(result.folder)
+    frames = FrameReader(result.folder)
+    counts = pd.read_csv(result.folder / "utterances.csv")["num_frames"].tolist()
+    assert [len(utterance) for utterance in frames] == counts
+    assert frames.frames.dtype == np.float16 and frames.frames.shape == (sum(counts), 3, 32)
+    np.testing.assert_allclose(frames[3].astype(np.float32).mean(axis=0), pooled[3], atol=2e-2)
+
+
+def test_manifest_without_required_columns_is_refused(tmp_path):
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"utterance_id": ["a"]}).to_csv(bad, index=False)
+    with pytest.raises(SerlibError, match=r"bad\.csv lacks the column"):
+        run("random:hubert-tiny", bad, tmp_path)
+
+
+def test_cli_extract_writes_the_store_and_documents_the_format(manifest, tmp_path, capsys):
+    status = main([
+        "extract", "--model", "random:wavlm-tiny", "--manifest", str(manifest),
+        "--out", str(tmp_path / "features"), "--dtype", "float32", "--quiet",
+    ])
+    assert status == 0
+    assert "6/6 utterances computed" in capsys.readouterr().out
+    assert np.load(tmp_path / "features" / "random__wavlm-tiny" / "tiny" / "pooled.npy").shape == (6, 3, 32)
+    with pytest.raises(SystemExit):
+        main(["extract", "--help"])
+    help_text = capsys.readouterr().out
+    for file_name in ("pooled.npy", "utterances.csv", "frames.npy", "frame_offsets.npy", "index.json"):
+        assert file_name in help_text
