@@ -164,8 +164,7 @@ def _load_or_create(
 ) -> pd.DataFrame:
     manifest = read_manifest(manifest_path)
     if path.is_file():
-        saved = pd.read_csv(path, dtype={"utterance_id": str, "speaker": str, "label": str},
-                            keep_default_na=False)
+        saved = _read_saved(path)
         if "utterance_id" not in saved.columns or sorted(saved["utterance_id"]) != sorted(
             manifest["utterance_id"]
         ):
@@ -177,6 +176,15 @@ def _load_or_create(
     table = make(manifest)
     write_csv_atomically(table, path)
     return table
+
+
+def _read_saved(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype={"utterance_id": str, "speaker": str, "label": str},
+                           keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise SerlibError(f"cannot read split file {path} ({error}); delete it to make a "
+                          "new one") from None
 
 
 def _with_column(manifest: pd.DataFrame, name: str, values: np.ndarray) -> pd.DataFrame:

@@ -57,8 +57,7 @@ def list_files(root: Path) -> Listing:
         for evaluation_file in sorted((session / "dialog" / "EmoEvaluation").glob("*.txt")):
             labels.update(read_labels(evaluation_file))
         wav_root = session / "sentences" / "wav"
-        dialogs = sorted(path for path in wav_root.iterdir() if path.is_dir()) if (
-            wav_root.is_dir()) else []
+        dialogs = sorted(path for path in wav_root.glob("*") if path.is_dir())
         for path in (path for dialog in dialogs for path in audio_files(dialog)):
             match = UTTERANCE_FILE.fullmatch(path.name)
             if match is None or path.stem not in labels:

@@ -130,8 +130,8 @@ def _check_nonconforming(corpus: Corpus, root: Path, listing: Listing, strict: b
         return
     if strict:
         shown = ", ".join(str(path) for path in offending[:EXAMPLES_SHOWN])
-        more = f" and {len(offending) - EXAMPLES_SHOWN} more" if (
-            len(offending) > EXAMPLES_SHOWN) else ""
+        hidden = len(offending) - EXAMPLES_SHOWN
+        more = f" and {hidden} more" if hidden > 0 else ""
         raise SerlibError(
             f"{len(offending)} audio file(s) under {root} do not follow the {corpus.name} "
             f"layout: {shown}{more}; expected {corpus.layout}. Rename or remove them, or skip "
