@@ -19,7 +19,6 @@ batched matrix products; every other probe is trained with autograd (:func:`_fit
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from torch import nn
 from serlib.errors import SerlibError
 from serlib.metrics import accuracy_per_row, classification_metrics
 from serlib.probes import PaperMLPProbe, ProbeKind, get_probe_kind
+from serlib.store import FRAMES_FILE, FrameReader, load_pooled
 
 RESULT_COLUMNS = ["corpus", "language", "model", "probe", "layer", "seed", "split", "metric",
                   "value", "best_epoch"]
@@ -45,14 +45,14 @@ SPLIT_COLUMNS = ("utterance_id", "speaker", "label", "split")
 
 @dataclass
 class FeatureFolder:
-    """One ``<out>/<model slug>/<corpus>/`` folder of the feature store (see docs/architecture.md)."""
+    """One finished ``<out>/<model slug>/<corpus>/`` folder of the feature store, read through
+    :mod:`serlib.store` (see docs/architecture.md for the format)."""
 
     path: Path
-    pooled: np.ndarray  # float32 [N, S, D], memory-mapped
+    pooled: np.ndarray  # float32 [N, S, D]
     utterance_ids: list[str]
     index: dict
-    frames: np.ndarray | None = None  # float16 [total_frames, S, D], memory-mapped
-    frame_offsets: np.ndarray | None = None  # int64 [N + 1]
+    frames: FrameReader | None = None  # memory-mapped float16 frames, reader[i] -> [T_i, S, D]
 
     @property
     def num_hidden_states(self) -> int:
@@ -62,37 +62,23 @@ class FeatureFolder:
     def dim(self) -> int:
         return int(self.pooled.shape[2])
 
+    def input_dim(self, kind: ProbeKind) -> int:
+        """Feature width a probe of ``kind`` sees (pooled may be 2D wide with mean+std pooling)."""
+        if kind.input == "frames" and self.frames is not None:
+            return int(self.frames.frames.shape[-1])
+        return self.dim
+
 
 def load_feature_folder(path: str | Path) -> FeatureFolder:
-    """Open a finished feature folder: ``pooled.npy``, ``utterances.csv``, ``index.json`` and,
-    when present, ``frames.npy`` + ``frame_offsets.npy`` (arrays stay memory-mapped)."""
+    """Open a finished feature folder: pooled features, utterance ids, index and, when the folder
+    has ``frames.npy``, a memory-mapped frame reader."""
     folder = Path(path)
-    index_path = folder / "index.json"
-    if not index_path.is_file():
-        raise SerlibError(f"{folder}: no index.json, so this is not a finished feature folder; "
-                          "run 'serlib extract' (again) to complete it")
-    index = json.loads(index_path.read_text())
-    if not index.get("complete", False):
-        raise SerlibError(f"{index_path}: 'complete' is not true; re-run 'serlib extract'")
-    for name in ("pooled.npy", "utterances.csv"):
-        if not (folder / name).is_file():
-            raise SerlibError(f"{folder}: {name} is missing; re-run 'serlib extract'")
-    pooled = np.load(folder / "pooled.npy", mmap_mode="r")
-    utterances = pd.read_csv(folder / "utterances.csv", dtype={"utterance_id": str})
-    if pooled.ndim != 3 or len(utterances) != pooled.shape[0]:
+    pooled, utterance_ids, index = load_pooled(folder)
+    if pooled.ndim != 3 or len(utterance_ids) != pooled.shape[0]:
         raise SerlibError(f"{folder}: pooled.npy has shape {pooled.shape} but utterances.csv has "
-                          f"{len(utterances)} rows; expected [N, L+1, D] with N rows; re-extract")
-    frames = offsets = None
-    if (folder / "frames.npy").is_file():
-        frames = np.load(folder / "frames.npy", mmap_mode="r")
-        offsets_path = folder / "frame_offsets.npy"
-        if not offsets_path.is_file():
-            raise SerlibError(f"{folder}: frames.npy without frame_offsets.npy; re-extract frames")
-        offsets = np.load(offsets_path).astype(np.int64)
-        if len(offsets) != len(utterances) + 1 or offsets[-1] != frames.shape[0]:
-            raise SerlibError(f"{folder}: frame_offsets.npy does not match frames.npy and "
-                              "utterances.csv; re-extract frames")
-    return FeatureFolder(folder, pooled, utterances["utterance_id"].tolist(), index, frames, offsets)
+                          f"{len(utterance_ids)} rows; expected [N, L+1, D]; re-run 'serlib extract'")
+    frames = FrameReader(folder) if (folder / FRAMES_FILE).is_file() else None
+    return FeatureFolder(folder, pooled, utterance_ids, index, frames)
 
 
 # --------------------------------------------------------------------------- labelled splits
@@ -171,13 +157,13 @@ class ProbeInputs:
 
     def _padded_frames(self, rows: np.ndarray, layers: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """``[B, T_max, len(layers), D]`` float32 frames and the ``[B, T_max]`` mask of real frames."""
-        offsets = self.folder.frame_offsets
-        lengths = [int(offsets[row + 1] - offsets[row]) for row in rows]
-        padded = np.zeros((len(rows), max(lengths), len(layers), self.folder.dim), dtype=np.float32)
+        utterances = [self.folder.frames[int(row)] for row in rows]
+        lengths = [len(frames) for frames in utterances]
+        frame_dim = utterances[0].shape[-1]
+        padded = np.zeros((len(rows), max(lengths), len(layers), frame_dim), dtype=np.float32)
         mask = np.zeros((len(rows), max(lengths)), dtype=bool)
-        for position, (row, length) in enumerate(zip(rows, lengths)):
-            utterance_frames = self.folder.frames[offsets[row]:offsets[row + 1]]
-            padded[position, :length] = utterance_frames[:, layers]
+        for position, (frames, length) in enumerate(zip(utterances, lengths)):
+            padded[position, :length] = frames[:, layers]
             mask[position, :length] = True
         return torch.from_numpy(padded), torch.from_numpy(mask)
 
@@ -343,7 +329,8 @@ def fit_groups(kind: ProbeKind, folder: FeatureFolder, split: LabelledSplit, gro
     histories = []
     for start in range(0, len(group_ids), chunk):
         chunk_ids = list(group_ids)[start:start + chunk]
-        module = kind.build(folder.num_hidden_states, folder.dim, len(split.class_names), chunk_ids, seed)
+        module = kind.build(folder.num_hidden_states, folder.input_dim(kind), len(split.class_names),
+                            chunk_ids, seed)
         fit = _fit_paper_mlp if isinstance(module, PaperMLPProbe) and kind.input == "pooled" else _fit_autograd
         histories.append(fit(module, inputs, split, chunk_ids, seed, config))
     weights = [history.layer_weights for history in histories]
@@ -385,9 +372,9 @@ class RunLabels:
 
 def describe_run(folder: FeatureFolder, probe: str, corpus: str | None = None,
                  model: str | None = None, language: str | None = None) -> RunLabels:
-    """Corpus = the folder name, model = index.json's model name or the parent folder's slug,
+    """Corpus and model = index.json's (else the folder's and its parent's names),
     language = the corpus registry's (``und`` when the corpus is unknown); each can be given."""
-    corpus = corpus or folder.path.resolve().name
+    corpus = corpus or str(folder.index.get("corpus") or folder.path.resolve().name)
     model = model or next((str(folder.index[key]) for key in ("model", "model_name", "model_id")
                            if folder.index.get(key)), folder.path.resolve().parent.name)
     if language is None:
