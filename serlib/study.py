@@ -1,0 +1,204 @@
+"""The study's stages run over a whole profile: what the notebooks call.
+
+Each function takes the :class:`~serlib.config.StudyConfig` and runs one stage for every corpus
+(and model) of the profile, reusing what earlier runs left on disk:
+
+- :func:`preflight` lists everything a profile needs that is missing, before any work starts;
+- :func:`prepare_corpora` writes each corpus's manifest and split (notebook 01);
+- :func:`corpus_summary` tabulates utterances, speakers, labels and hours per corpus.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from serlib.config import CorpusSpec, ModelSpec, StudyConfig, load_config
+from serlib.corpora import build_manifest, get_corpus, write_manifest
+from serlib.corpora.manifest import read_manifest, write_csv_atomically
+from serlib.errors import SerlibError
+from serlib.splits import load_or_create_split, split_path
+
+SYNTHETIC = "synthetic"
+
+
+@dataclass(frozen=True)
+class PreparedCorpus:
+    """A corpus of the profile with its manifest and split on disk."""
+
+    corpus_id: str
+    language: str
+    manifest_path: Path
+    split_path: Path
+
+    def manifest(self) -> pd.DataFrame:
+        return read_manifest(self.manifest_path)
+
+    def split(self) -> pd.DataFrame:
+        return pd.read_csv(self.split_path, dtype={"utterance_id": str, "speaker": str})
+
+
+# --- checks before a run ------------------------------------------------------------------
+
+
+def _corpus_problem(spec: CorpusSpec) -> str | None:
+    if spec.name == SYNTHETIC:
+        return None  # generated on demand
+    try:
+        get_corpus(spec.name)
+    except SerlibError as error:
+        return f"corpus {spec.corpus_id}: {error}"
+    if spec.root is None:
+        return f"corpus {spec.corpus_id}: root not set: {spec.describe_root()}"
+    if not spec.root.is_dir():
+        return f"corpus {spec.corpus_id}: root {spec.root} is not a folder ({spec.describe_root()})"
+    return None
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def model_location(source: str) -> str:
+    """Where a model would load from: ``random``, ``local`` folder, HF ``cache``, or ``hub``."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from serlib.models import RANDOM_PREFIX, TINY_RANDOM_CONFIGS, resolve_model_id
+
+    if source.removeprefix(RANDOM_PREFIX) in TINY_RANDOM_CONFIGS:
+        return "random"
+    bare = source.removeprefix(RANDOM_PREFIX)  # random-init controls still need the config
+    if Path(bare).expanduser().is_dir():
+        return "local"
+    cached = try_to_load_from_cache(resolve_model_id(bare), "config.json")
+    return "cache" if isinstance(cached, str) else "hub"
+
+
+def _model_problem(spec: ModelSpec, hub_reachable: bool | None) -> tuple[str | None, bool | None]:
+    if "${" in spec.source:
+        return f"model {spec.model_id}: source not set: {spec.source_setting}", hub_reachable
+    if model_location(spec.source) != "hub":
+        return None, hub_reachable
+    if hub_reachable is None:
+        hub_reachable = _hub_reachable()
+    if hub_reachable:
+        return None, hub_reachable
+    return (f"model {spec.model_id} ({spec.source}): not in the Hugging Face cache and the Hub "
+            "cannot be reached; download it on a machine with network "
+            "(huggingface-cli download ID) or give a local folder"), hub_reachable
+
+
+def preflight(config: StudyConfig) -> list[str]:
+    """Everything the profile needs that is missing: one line each, empty when ready."""
+    problems = [problem for spec in config.corpora if (problem := _corpus_problem(spec))]
+    hub_reachable = None
+    for spec in config.models:
+        problem, hub_reachable = _model_problem(spec, hub_reachable)
+        if problem:
+            problems.append(problem)
+    if not config.corpora:
+        problems.append(f"profile {config.profile}: no corpora listed in {config.source}")
+    if not config.models:
+        problems.append(f"profile {config.profile}: no models listed in {config.source}")
+    return problems
+
+
+# --- notebook 01: manifests and splits ------------------------------------------------------
+
+
+def _corpus_manifest(spec: CorpusSpec) -> pd.DataFrame:
+    if spec.name == SYNTHETIC:
+        from serlib.synthetic import generate_synthetic_corpus
+
+        generate_synthetic_corpus(spec.root)
+    if spec.root is None:
+        raise SerlibError(f"corpus {spec.corpus_id}: root not set: {spec.describe_root()}")
+    manifest = build_manifest(spec.name, spec.root)
+    if spec.language is not None:
+        manifest = manifest[manifest["language"] == spec.language].reset_index(drop=True)
+        if manifest.empty:
+            raise SerlibError(f"corpus {spec.corpus_id}: no {spec.name} utterances in language "
+                              f"{spec.language!r} under {spec.root}")
+    return manifest
+
+
+def prepare_corpus(config: StudyConfig, spec: CorpusSpec) -> PreparedCorpus:
+    """Write the manifest of one corpus and its split (reused when the manifest is unchanged)."""
+    manifest = _corpus_manifest(spec)
+    manifest_path = write_manifest(manifest, config.manifest_dir / f"{spec.corpus_id}.csv")
+    load_or_create_split(manifest_path, config.split_protocol, config.split_seed)
+    language = manifest["language"].iloc[0] if manifest["language"].nunique() == 1 else "multi"
+    return PreparedCorpus(spec.corpus_id, language, manifest_path,
+                          split_path(manifest_path, config.split_protocol, config.split_seed))
+
+
+def prepare_corpora(config: StudyConfig) -> list[PreparedCorpus]:
+    """Manifests and splits for every corpus of the profile; splits also copied to results."""
+    prepared = [prepare_corpus(config, spec) for spec in config.corpora]
+    for corpus in prepared:
+        write_csv_atomically(corpus.split(), config.results_dir / "splits" / corpus.split_path.name)
+    return prepared
+
+
+def corpus_summary(prepared: list[PreparedCorpus]) -> pd.DataFrame:
+    """Per corpus: language, utterances, speakers, labels, hours and duration range."""
+    rows = []
+    for corpus in prepared:
+        manifest = corpus.manifest()
+        split = corpus.split()
+        rows.append({
+            "corpus": corpus.corpus_id,
+            "language": corpus.language,
+            "utterances": len(manifest),
+            "speakers": manifest["speaker"].nunique(),
+            "labels": manifest["label"].nunique(),
+            "hours": round(manifest["duration_s"].sum() / 3600, 3),
+            "median_duration_s": round(manifest["duration_s"].median(), 2),
+            "train/dev/test": "/".join(str((split["split"] == part).sum())
+                                       for part in ("train", "dev", "test")),
+        })
+    return pd.DataFrame(rows)
+
+
+def label_counts(prepared: list[PreparedCorpus]) -> pd.DataFrame:
+    """Utterances per corpus (rows) and canonical label (columns)."""
+    frames = [corpus.manifest().assign(corpus=corpus.corpus_id) for corpus in prepared]
+    table = pd.concat(frames).pivot_table(index="corpus", columns="label", values="utterance_id",
+                                          aggfunc="count", fill_value=0)
+    return table.reindex([corpus.corpus_id for corpus in prepared])
+
+
+def all_manifests(prepared: list[PreparedCorpus]) -> pd.DataFrame:
+    """All manifests of the profile in one table, with the profile's corpus id."""
+    return pd.concat([corpus.manifest().assign(corpus_id=corpus.corpus_id) for corpus in prepared],
+                     ignore_index=True)
+
+
+def load_study(
+    profile: str = "demo",
+    corpora: list[str] | None = None,
+    models: list[str] | None = None,
+    split_protocol: str | None = None,
+    split_seed: int | None = None,
+    results_dir: str | None = None,
+) -> StudyConfig:
+    """The profile's config with a notebook's parameter overrides applied (None keeps the profile's)."""
+    config = load_config(profile, results_dir=results_dir)
+    changes = {}
+    if corpora:
+        changes["corpora"] = tuple(config.corpus(corpus_id) for corpus_id in corpora)
+    if models:
+        changes["models"] = tuple(config.model(model_id) for model_id in models)
+    if split_protocol:
+        changes["split_protocol"] = split_protocol
+    if split_seed is not None:
+        changes["split_seed"] = int(split_seed)
+    return dataclasses.replace(config, **changes)
