@@ -1,0 +1,182 @@
+"""Training: batched == alone, dev-based epoch selection, run_probe tables, the CLI end to end."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from serlib import analysis, cli
+from serlib.metrics import accuracy
+from serlib.probes import get_probe_kind
+from serlib.train import (ProbeInputs, TrainingConfig, _fit_autograd, _fit_paper_mlp,
+                          best_dev_epochs, fit_groups, join_split, load_feature_folder, run_probe)
+
+HIDDEN_STATES, DIM, CLASSES, UTTERANCES = 4, 16, 3, 60
+
+
+def write_feature_folder(folder, seed=0):
+    """A feature store folder in the contract format: class signal grows with the layer index
+    (none in hidden state 0); frames of 3..8 per utterance; a 60/20/20 split CSV beside it."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(UTTERANCES) % CLASSES
+    centers = rng.normal(size=(CLASSES, HIDDEN_STATES, DIM)) * np.linspace(0, 1.5, HIDDEN_STATES)[None, :, None]
+    lengths = rng.integers(3, 9, UTTERANCES)
+    frames = [(centers[labels[i]][None] + rng.normal(size=(lengths[i], HIDDEN_STATES, DIM))).astype(np.float16)
+              for i in range(UTTERANCES)]
+    folder.mkdir(parents=True)
+    np.save(folder / "pooled.npy", np.stack([f.astype(np.float32).mean(axis=0) for f in frames]))
+    np.save(folder / "frames.npy", np.concatenate(frames))
+    np.save(folder / "frame_offsets.npy", np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+    ids = [f"spk{i % 5}/utt{i:03d}" for i in range(UTTERANCES)]
+    pd.DataFrame({"utterance_id": ids, "num_frames": lengths}).to_csv(folder / "utterances.csv", index=False)
+    (folder / "index.json").write_text(json.dumps({"model": "fake/model", "corpus": "fakecorpus",
+                                                   "complete": True}))
+    parts = np.array(["train", "train", "train", "dev", "test"] * (UTTERANCES // 5))
+    order = rng.permutation(UTTERANCES)  # split rows in another order than the feature rows
+    split = pd.DataFrame({"utterance_id": np.array(ids)[order], "speaker": "s",
+                          "label": np.array(["anger", "neutral", "sadness"])[labels][order],
+                          "split": parts})
+    split_csv = folder.parent / "split.csv"
+    split.to_csv(split_csv, index=False)
+    return folder, split_csv
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return write_feature_folder(tmp_path_factory.mktemp("features") / "fakemodel" / "fakecorpus")
+
+
+def _train_alone_and_together(store, probe, fit_together, layer=2, seed=3, epochs=4):
+    folder_path, split_csv = store
+    folder = load_feature_folder(folder_path)
+    split = join_split(folder, split_csv)
+    kind = get_probe_kind(probe)
+    inputs = ProbeInputs(folder, kind, torch.device("cpu"))
+    config = TrainingConfig(epochs=epochs)
+    layers = list(range(HIDDEN_STATES))
+    together = kind.build(HIDDEN_STATES, DIM, CLASSES, layers, seed)
+    together_history = fit_together(together, inputs, split, layers, seed, config)
+    alone = kind.build(HIDDEN_STATES, DIM, CLASSES, [layer], seed)
+    alone_history = _fit_autograd(alone, inputs, split, [layer], seed, config)
+    for name, parameter in alone.named_parameters():
+        torch.testing.assert_close(dict(together.named_parameters())[name][layer], parameter[0],
+                                   rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(together_history.test_predictions[:, layer],
+                                  alone_history.test_predictions[:, 0])
+
+
+def test_fast_batched_paper_probe_equals_autograd_training_of_one_layer_alone(store):
+    _train_alone_and_together(store, "linear", _fit_paper_mlp)
+
+
+def test_batched_autograd_dense_head_equals_one_layer_alone(store):
+    _train_alone_and_together(store, "dense-pooled", _fit_autograd, layer=1, seed=0)
+
+
+def test_training_in_chunks_of_layers_changes_nothing(store):
+    folder_path, split_csv = store
+    folder = load_feature_folder(folder_path)
+    split = join_split(folder, split_csv)
+    kind = get_probe_kind("softmax")
+    whole = fit_groups(kind, folder, split, [0, 1, 2, 3], 1, TrainingConfig(epochs=3))
+    chunked = fit_groups(kind, folder, split, [0, 1, 2, 3], 1, TrainingConfig(epochs=3, groups_per_pass=3))
+    np.testing.assert_array_equal(whole.dev_predictions, chunked.dev_predictions)
+
+
+def test_best_epoch_is_the_first_with_the_highest_dev_accuracy():
+    dev_labels = np.array([0, 1, 1, 0])
+    dev_predictions = np.array([  # [E=3, G=2, N=4]
+        [[0, 1, 0, 0], [1, 1, 1, 1]],  # accuracies 3/4, 2/4
+        [[0, 1, 1, 0], [0, 0, 0, 0]],  # 4/4, 2/4
+        [[0, 1, 1, 0], [0, 1, 1, 1]],  # 4/4, 3/4
+    ])
+    np.testing.assert_array_equal(best_dev_epochs(dev_predictions, dev_labels), [1, 2])
+
+
+def test_reported_test_score_is_the_one_at_the_best_dev_epoch(store):
+    folder_path, split_csv = store
+    folder = load_feature_folder(folder_path)
+    split = join_split(folder, split_csv)
+    history = fit_groups(get_probe_kind("linear"), folder, split, list(range(HIDDEN_STATES)), 0,
+                         TrainingConfig(epochs=6))
+    results, _ = run_probe(folder_path, split_csv, probe="linear", seeds=[0], epochs=6, device="cpu")
+    test_accuracy = results[(results["split"] == "test") & (results["metric"] == "accuracy")]
+    for _, row in test_accuracy.iterrows():
+        epoch = row["best_epoch"] - 1
+        dev_by_epoch = (history.dev_predictions[:, row["layer"]] == split.labels["dev"]).mean(axis=1)
+        assert dev_by_epoch[epoch] == dev_by_epoch.max()
+        assert (dev_by_epoch[:epoch] < dev_by_epoch.max()).all()
+        assert row["value"] == accuracy(split.labels["test"], history.test_predictions[epoch, row["layer"]])
+
+
+def test_linear_probe_beats_chance_clearly_where_the_layer_carries_the_classes(store):
+    folder_path, split_csv = store
+    results, weights = run_probe(folder_path, split_csv, probe="linear", seeds=2, epochs=30, device="cpu")
+    assert weights.empty
+    assert len(results) == HIDDEN_STATES * 2 * 2 * 4
+    assert set(results["corpus"]) == {"fakecorpus"} and set(results["model"]) == {"fake/model"}
+    test = results[(results["split"] == "test") & (results["metric"] == "accuracy")]
+    by_layer = test.groupby("layer")["value"].mean()
+    assert by_layer[3] >= 0.9  # chance is 1/3
+    assert by_layer[0] <= 0.6  # hidden state 0 carries no class signal
+    best = analysis.best_layer_by_dev(results)
+    assert best.loc[0, "best_layer"] >= 2 and best.loc[0, "blocks"] == 3
+
+
+def test_cumulative_and_aggregation_tables_and_layer_weights(store):
+    folder_path, split_csv = store
+    cumulative, cumulative_weights = run_probe(folder_path, split_csv, probe="cumulative", seeds=1,
+                                               epochs=2, device="cpu")
+    assert sorted(set(cumulative["layer"])) == ["1-1", "1-2", "1-3"]
+    assert len(cumulative_weights) == 3 * HIDDEN_STATES
+    sums = cumulative_weights.groupby("layers")["weight"].sum()
+    np.testing.assert_allclose(sums.to_numpy(), 1.0, rtol=1e-6)
+    aggregate, aggregate_weights = run_probe(folder_path, split_csv, probe="aggregate", seeds=2,
+                                             epochs=2, device="cpu")
+    assert set(aggregate["layer"]) == {"all"}
+    assert list(aggregate_weights["layer"]) == list(range(HIDDEN_STATES)) * 2
+    linear, _ = run_probe(folder_path, split_csv, probe="linear", seeds=2, epochs=2, device="cpu")
+    table = analysis.comparison_table(pd.concat([linear, aggregate]))
+    row = table.iloc[0]
+    error_best, error_aggregate = 1 - row["best_layer_accuracy"], 1 - row["aggregate_accuracy"]
+    assert row["relative_error_reduction"] == pytest.approx((error_aggregate - error_best) / error_aggregate)
+
+
+def test_cli_writes_results_and_layer_weights(store, tmp_path):
+    folder_path, split_csv = store
+    out = tmp_path / "results" / "emo.csv"
+    status = cli.main(["probe", "--features", str(folder_path), "--split", str(split_csv),
+                       "--probe", "aggregate-softmax", "--out", str(out), "--seeds", "2",
+                       "--epochs", "2", "--device", "cpu", "--language", "de"])
+    assert status == 0
+    results = pd.read_csv(out)
+    assert list(results.columns[:9]) == ["corpus", "language", "model", "probe", "layer", "seed",
+                                         "split", "metric", "value"]
+    assert len(results) == 2 * 2 * 4 and set(results["language"]) == {"de"}
+    weights = pd.read_csv(tmp_path / "results" / "emo.layer_weights.csv")
+    np.testing.assert_allclose(weights.groupby("seed")["weight"].sum(), 1.0, rtol=1e-6)
+
+
+def test_cli_reports_split_utterances_without_features(store, tmp_path, capsys):
+    folder_path, split_csv = store
+    bad_split = tmp_path / "bad.csv"
+    table = pd.read_csv(split_csv)
+    table.loc[0, "utterance_id"] = "nobody/utt999"
+    table.to_csv(bad_split, index=False)
+    status = cli.main(["probe", "--features", str(folder_path), "--split", str(bad_split),
+                       "--out", str(tmp_path / "r.csv"), "--device", "cpu"])
+    assert status == 2
+    assert "nobody/utt999" in capsys.readouterr().err
+
+
+def test_frame_probe_without_frames_names_the_folder(store, tmp_path):
+    folder_path, split_csv = store
+    pooled_only = tmp_path / "pooled_only"
+    pooled_only.mkdir()
+    for name in ("pooled.npy", "utterances.csv", "index.json"):
+        (pooled_only / name).write_bytes((folder_path / name).read_bytes())
+    status = cli.main(["probe", "--features", str(pooled_only), "--split", str(split_csv),
+                       "--probe", "dense", "--out", str(tmp_path / "r.csv"), "--device", "cpu"])
+    assert status == 2
