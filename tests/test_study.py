@@ -1,0 +1,89 @@
+"""Profiles, the preflight check and the notebook runner."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from serlib import runner, study
+from serlib.config import expand_environment, load_config
+from serlib.errors import SerlibError
+
+
+def test_environment_references_expand_with_defaults(monkeypatch):
+    monkeypatch.setenv("SERLIB_TEST_ROOT", "/data/emodb")
+    monkeypatch.delenv("SERLIB_TEST_UNSET", raising=False)
+    assert expand_environment("${SERLIB_TEST_ROOT}/wav") == "/data/emodb/wav"
+    assert expand_environment("${SERLIB_TEST_UNSET:-fallback}") == "fallback"
+    assert expand_environment("${SERLIB_TEST_UNSET}") is None
+
+
+def test_every_shipped_profile_loads():
+    demo = load_config("demo")
+    assert [spec.language for spec in demo.corpora] == ["de", "fa", "el", "it", "fr", "en"]
+    assert all(spec.source.startswith("random:") for spec in demo.models)
+    paper = load_config("paper")
+    assert len(paper.corpora) == 7 and len(paper.models) == 8
+    assert load_config("real-small").models[0].model_id == "whisper-base"
+
+
+def test_unknown_profile_names_the_known_ones():
+    with pytest.raises(SerlibError, match="Known profiles: .*demo"):
+        load_config("no-such-profile")
+
+
+def test_paper_profile_without_data_lists_every_missing_root(monkeypatch):
+    for name in ("EMODB", "SHEMO", "AESDD", "EMOVO", "CAFE", "RAVDESS", "IEMOCAP"):
+        monkeypatch.delenv(f"SERLIB_{name}_ROOT", raising=False)
+    monkeypatch.setattr(study, "_hub_reachable", lambda timeout_s=3.0: False)
+    problems = study.preflight(load_config("paper"))
+    missing_roots = [p for p in problems if "root not set" in p]
+    assert len(missing_roots) == 7
+    assert "SERLIB_IEMOCAP_ROOT" in missing_roots[-1]
+    # no Hub and an empty cache: every one of the eight models is listed too
+    assert sum(p.startswith("model ") for p in problems) == 8
+
+
+def test_run_all_stops_before_any_notebook_when_data_is_missing(monkeypatch, capsys):
+    monkeypatch.delenv("SERLIB_EMODB_ROOT", raising=False)
+    monkeypatch.setattr(study, "_hub_reachable", lambda timeout_s=3.0: False)
+    monkeypatch.setattr(runner, "execute_notebook", lambda *a, **k: pytest.fail("ran a notebook"))
+    assert runner.main(["paper"]) == 2
+    assert "SERLIB_EMODB_ROOT" in capsys.readouterr().err
+
+
+def test_notebook_selection_by_number(tmp_path):
+    for name in ("01_a.ipynb", "02_b.ipynb", "03_c.ipynb"):
+        (tmp_path / name).write_text("{}")
+    notebooks = runner.study_notebooks(tmp_path)
+    assert [p.name for p in runner.select_notebooks(notebooks, "2", None)] == ["02_b.ipynb", "03_c.ipynb"]
+    assert [p.name for p in runner.select_notebooks(notebooks, None, "01")] == ["01_a.ipynb"]
+    with pytest.raises(SerlibError, match="no notebook with that number"):
+        runner.select_notebooks(notebooks, "9", None)
+
+
+def test_prepare_corpora_writes_manifest_and_reuses_split(tmp_path, monkeypatch):
+    from serlib.synthetic import generate_synthetic_corpus
+
+    generate_synthetic_corpus(tmp_path / "synthetic", languages=["it"])
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text(textwrap.dedent(f"""
+        profile: tiny
+        work_dir: {tmp_path / 'work'}
+        results_dir: {tmp_path / 'results'}
+        corpora:
+          - {{id: synthetic-it, name: synthetic, language: it, root: {tmp_path / 'synthetic'}}}
+        models: [random:wav2vec2-tiny]
+    """))
+    config = load_config(profile)
+    assert study.preflight(config) == []
+    first = study.prepare_corpora(config)
+    split_bytes = first[0].split_path.read_bytes()
+    summary = study.corpus_summary(first)
+    assert summary.loc[0, "utterances"] == 72 and summary.loc[0, "speakers"] == 4
+    assert summary.loc[0, "train/dev/test"] == "43/14/15"
+    second = study.prepare_corpora(config)
+    assert second[0].split_path.read_bytes() == split_bytes
+    assert (tmp_path / "results" / "splits" / first[0].split_path.name).is_file()
