@@ -290,6 +290,19 @@ def load_model(name: str, device: str | torch.device = "cpu") -> LoadedModel:
     return loaded
 
 
+def random_model_from_config(config: transformers.PretrainedConfig, name: str) -> LoadedModel:
+    """A randomly initialised (seeded) model of ``config``'s architecture, named ``name``.
+
+    For benchmarks and controls with a full-size architecture whose config is built in code
+    (e.g. ``transformers.Wav2Vec2Config()``, the wav2vec2-base architecture).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_INIT_SEED)
+        model = transformers.AutoModel.from_config(config)
+    feature_extractor = _default_feature_extractor(config)
+    return _wrap(name, name, model, feature_extractor, _random_fingerprint(config), is_random=True)
+
+
 def _build_random_model(name: str) -> LoadedModel:
     target = name[len(RANDOM_PREFIX):]
     config = _random_config(name)
@@ -478,6 +491,7 @@ __all__ = [
     "describe",
     "load_model",
     "model_fingerprint",
+    "random_model_from_config",
     "resolve_model_id",
     "weights_fingerprint",
 ]

@@ -1,0 +1,126 @@
+"""Throughput of the extraction engine vs the naive loop, on the same clips.
+
+The naive loop: one utterance at a time through the Hugging Face model in float32 with
+``output_hidden_states=True``, then a mean over frames. The engine: ``extract_features`` with
+its default settings (bfloat16 autocast on the CPU, length-sorted batches), and once more in
+exact float32 mode to measure how far the default features are from float32.
+
+Models: a wav2vec2-base-sized model with random weights (``transformers.Wav2Vec2Config()`` is
+the wav2vec2-base architecture) and, when present, the real whisper-base (local folder).
+Clips: ``--clips`` clips of 2-6 s cut from concatenated emodb-2s recordings when the shared
+folder has them, else generated tones with noise.
+
+    python benchmarks/extract_throughput.py [--clips 40] [--whisper PATH | --no-whisper]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile
+import torch
+import transformers
+
+from serlib.audio import load_audio
+from serlib.extract import extract_features
+from serlib.models import LoadedModel, load_model, random_model_from_config
+from serlib.store import load_pooled
+
+SHARED_DIR = Path(os.environ.get("SERLIB_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SAMPLE_RATE = 16000
+
+
+def make_clips(folder: Path, count: int, seed: int = 0) -> pd.DataFrame:
+    """``count`` wav clips of 2-6 s (random durations) and their manifest."""
+    rng = np.random.default_rng(seed)
+    emodb = sorted((SHARED_DIR / "data" / "emodb-2s" / "wav").glob("*.wav"))
+    speech = np.concatenate([load_audio(path) for path in emodb[: 4 * count]]) if emodb else None
+    rows, start = [], 0
+    for number in range(count):
+        num_samples = int(rng.uniform(2.0, 6.0) * SAMPLE_RATE)
+        if speech is not None:
+            start = start if start + num_samples <= len(speech) else 0
+            samples, start = speech[start: start + num_samples], start + num_samples
+        else:
+            times = np.arange(num_samples) / SAMPLE_RATE
+            samples = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 400) * times)
+            samples += 0.05 * rng.standard_normal(num_samples)
+        path = folder / f"clip{number:03d}.wav"
+        soundfile.write(path, samples, SAMPLE_RATE, subtype="FLOAT")
+        rows.append({"utterance_id": path.stem, "path": str(path), "corpus": "bench",
+                     "duration_s": num_samples / SAMPLE_RATE})
+    return pd.DataFrame(rows)
+
+
+def naive_loop(loaded: LoadedModel, manifest: pd.DataFrame) -> float:
+    """Audio-seconds per second of the one-at-a-time float32 Hugging Face loop."""
+    started, audio_seconds = time.perf_counter(), 0.0
+    with torch.inference_mode():
+        for path in manifest["path"]:
+            waveform = load_audio(path)
+            audio_seconds += len(waveform) / SAMPLE_RATE
+            if loaded.family == "whisper":
+                inputs = loaded.feature_extractor(waveform, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+                output = loaded.model(inputs["input_features"], output_hidden_states=True)
+                frames = loaded.num_frames(len(waveform))
+                _ = [state[0, :frames].mean(0) for state in output.hidden_states]
+            else:
+                values = torch.from_numpy(waveform)[None]
+                output = loaded.model(values, output_hidden_states=True)
+                _ = [state[0].mean(0) for state in output.hidden_states]
+    return audio_seconds / (time.perf_counter() - started)
+
+
+def deviation(default: np.ndarray, exact: np.ndarray) -> tuple[float, float]:
+    """Max relative deviation (per utterance and layer vector) and min cosine."""
+    difference = np.linalg.norm(default - exact, axis=-1) / np.linalg.norm(exact, axis=-1)
+    cosine = (default * exact).sum(-1) / (
+        np.linalg.norm(default, axis=-1) * np.linalg.norm(exact, axis=-1)
+    )
+    return float(difference.max()), float(cosine.min())
+
+
+def benchmark(label: str, loaded: LoadedModel, manifest: pd.DataFrame, out: Path, **options) -> None:
+    naive = naive_loop(loaded, manifest)
+    engine = extract_features(loaded, manifest, out / "default", progress=False, **options)
+    exact = extract_features(loaded, manifest, out / "float32", dtype="float32",
+                             progress=False, **options)
+    max_relative, min_cosine = deviation(load_pooled(engine.folder)[0], load_pooled(exact.folder)[0])
+    print(
+        f"{label:34s} naive fp32 {naive:6.1f} audio-s/s | engine default {engine.throughput:6.1f}"
+        f" ({engine.throughput / naive:4.1f}x) | engine float32 {exact.throughput:6.1f}"
+        f" ({exact.throughput / naive:4.1f}x) | default vs float32: max rel {max_relative:.4f},"
+        f" min cosine {min_cosine:.5f}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=40)
+    parser.add_argument("--whisper", default=str(SHARED_DIR / "models" / "whisper-base"))
+    parser.add_argument("--no-whisper", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        manifest = make_clips(scratch, args.clips)
+        print(f"{len(manifest)} clips, {manifest['duration_s'].sum():.1f} s of audio, "
+              f"{torch.get_num_threads()} threads", flush=True)
+        wav2vec2 = random_model_from_config(transformers.Wav2Vec2Config(), "random:wav2vec2-base-size")
+        benchmark("wav2vec2-base size (random)", wav2vec2, manifest, scratch / "w2v")
+        if not args.no_whisper and Path(args.whisper).is_dir():
+            whisper = load_model(args.whisper)
+            benchmark("whisper-base (window full)", whisper, manifest, scratch / "wf")
+            benchmark("whisper-base (window audio)", whisper, manifest, scratch / "wa",
+                      whisper_window="audio")
+
+
+if __name__ == "__main__":
+    main()
