@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from serlib.extract import DEVICES, DTYPES, POOLINGS, extract_features
 from serlib.models import MODEL_REGISTRY, WHISPER_WINDOWS
@@ -14,9 +15,10 @@ Run a speech model over every utterance of a manifest and store, per utterance, 
 state mean-pooled over its valid frames (hidden state 0 = input to the first transformer
 block, k = output of block k; see docs/layers.md).
 
-MODEL is a short name ({", ".join(MODEL_REGISTRY)}), a Hugging Face Hub id, a local
-model folder, random:<family>-tiny (tiny random test models), or random:<name> (the real
-architecture with random weights). Models are read from the folder or the Hugging Face cache
+{textwrap.fill(
+    f"MODEL is a short name ({', '.join(MODEL_REGISTRY)}), a Hugging Face Hub id, a local "
+    "model folder, random:<family>-tiny (tiny random test models), or random:<name> (the real "
+    "architecture with random weights).", width=92)} Models are read from the folder or the Hugging Face cache
 first; the network is used only when they are not there (never with HF_HUB_OFFLINE=1).
 
 Output folder: OUT/<model slug>/<corpus>/  (slug: MODEL with '/' and ':' replaced by '__';
