@@ -87,3 +87,53 @@ def reference_levels(split_csv: str | Path) -> pd.DataFrame:
     return pd.DataFrame([{"split": name, "majority_accuracy": majority_class_accuracy(part["label"]),
                           "chance_accuracy": chance_accuracy(part["label"])}
                          for name, part in table.groupby("split", sort=True)])
+
+
+def headline(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The paper's headline from a :func:`comparison_table`: mean relative error reduction of
+    the best single layer against aggregation, per model (over corpora) and overall, and the
+    same for the best model per corpus of each system (how the paper's 32% was computed)."""
+    per_model = (comparison.groupby("model")["relative_error_reduction"].mean()
+                 .rename("mean_relative_error_reduction").reset_index())
+    per_model["over"] = "corpora, this model"
+    best_per_corpus = comparison.groupby("corpus").agg(
+        best_layer_accuracy=("best_layer_accuracy", "max"),
+        aggregate_accuracy=("aggregate_accuracy", "max"))
+    reduction = relative_error_reduction(best_per_corpus["best_layer_accuracy"],
+                                         best_per_corpus["aggregate_accuracy"])
+    summary_rows = pd.DataFrame([
+        {"model": "all models", "over": "corpus x model pairs",
+         "mean_relative_error_reduction": comparison["relative_error_reduction"].mean()},
+        {"model": "best model per corpus", "over": "corpora",
+         "mean_relative_error_reduction": reduction.mean()},
+    ])
+    return pd.concat([per_model, summary_rows], ignore_index=True)
+
+
+def relative_error_reduction(single_accuracy, aggregate_accuracy):
+    """``(err_aggregate - err_single) / err_aggregate`` with err = 1 - accuracy (fractions)."""
+    error_aggregate = 1.0 - np.asarray(aggregate_accuracy, dtype=float)
+    error_single = 1.0 - np.asarray(single_accuracy, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return pd.Series((error_aggregate - error_single) / error_aggregate,
+                         index=getattr(single_accuracy, "index", None))
+
+
+def paper_comparison(paper: pd.DataFrame) -> pd.DataFrame:
+    """The same comparison computed from the paper's own table
+    (:func:`serlib.paper_reference.load_paper_results`): best single layer of the linear and
+    of the dense probe vs aggregation, per corpus x model."""
+    wide = paper.pivot_table(index=["corpus", "model"], columns="probe", values="accuracy_mean")
+    best_single = wide[["linear", "dense"]].max(axis=1)
+    table = pd.DataFrame({"best_layer_accuracy": best_single,
+                          "aggregate_accuracy": wide["aggregate"]}).reset_index()
+    table["relative_error_reduction"] = relative_error_reduction(
+        table["best_layer_accuracy"], table["aggregate_accuracy"]).to_numpy()
+    return table
+
+
+def cumulative_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """Cumulative-probe rows with ``k`` (the number of blocks mixed) parsed from ``1-k``."""
+    rows = results[results["layer"].astype(str).str.startswith("1-")].copy()
+    rows["k"] = rows["layer"].astype(str).str.split("-").str[1].astype(int)
+    return rows

@@ -278,6 +278,7 @@ def extract_features(
     dtype: str = "auto",
     keep_frames: bool = False,
     corpus_name: str | None = None,
+    model_label: str | None = None,
     progress: bool = True,
     whisper_window: str = "full",
     num_threads: int | None = None,
@@ -290,6 +291,9 @@ def extract_features(
     ideally ``duration_s``). Output folder: ``<out_dir>/<model slug>/<corpus>/``.
     ``whisper_window``: ``full`` (Whisper's exact 30 s window) or ``audio`` (only the frames
     covering audio; much faster, features differ, see ``docs/layers.md``).
+    ``model_label`` names the model in the store's folder and index (default: ``model_name``);
+    use it when the model is loaded from a local folder, so results read ``whisper-base``
+    rather than a path.
     ``on_batch`` is called after each stored batch (used by tests to simulate a kill).
     Returns an :class:`ExtractionResult`; a finished store with the same cache key is reused.
     """
@@ -307,12 +311,13 @@ def extract_features(
 
     loaded = model_name if isinstance(model_name, LoadedModel) else None
     name = loaded.name if loaded else model_name
+    label = model_label or name
     fingerprint = loaded.fingerprint if loaded else model_fingerprint(name)
     if fingerprint is None:  # not local yet: loading fetches it and tells the fingerprint
         loaded = load_model(name, torch_device)
         fingerprint = loaded.fingerprint
     key_fields = {
-        "model": name,
+        "model": label,
         "weights_fingerprint": fingerprint,
         "manifest_sha256": manifest_sha256(table),
         "pooling": pooling,
@@ -323,7 +328,7 @@ def extract_features(
         "format_version": STORE_FORMAT_VERSION,
     }
     key = cache_key(key_fields)
-    folder = store_folder(out_dir, name, corpus)
+    folder = store_folder(out_dir, label, corpus)
     existing = read_complete_index(folder)
     if existing is not None and existing.get("cache_key") == key:
         return ExtractionResult(
@@ -356,7 +361,7 @@ def extract_features(
     compute_started = time.perf_counter()
     bar = tqdm(
         total=pending_rows, unit="utt", disable=not progress,
-        desc=f"{name} on {corpus}", dynamic_ncols=True,
+        desc=f"{label} on {corpus}", dynamic_ncols=True,
     )
     with bar:
         for number in pending:

@@ -202,3 +202,112 @@ def load_study(
     if split_seed is not None:
         changes["split_seed"] = int(split_seed)
     return dataclasses.replace(config, **changes)
+
+
+# --- notebook 02: features -----------------------------------------------------------------
+
+
+def feature_folder(config: StudyConfig, model: ModelSpec, corpus_id: str) -> Path:
+    """Where the feature store of ``model`` on ``corpus_id`` lives."""
+    from serlib.store import store_folder
+
+    return store_folder(config.feature_dir, model.model_id, corpus_id)
+
+
+def extract_all(config: StudyConfig, prepared: list[PreparedCorpus], device: str | None = None,
+                progress: bool = True) -> pd.DataFrame:
+    """Run the extraction engine for every model x corpus; one row per run with its throughput.
+
+    Finished stores with the same cache key are reused (``cache_hit``); an interrupted run
+    resumes where it stopped.
+    """
+    from serlib.extract import extract_features
+
+    settings = dict(config.extraction)
+    if device is not None:
+        settings["device"] = device
+    rows = []
+    for model in config.models:
+        for corpus in prepared:
+            result = extract_features(model.source, corpus.manifest_path, config.feature_dir,
+                                      corpus_name=corpus.corpus_id, model_label=model.model_id,
+                                      progress=progress, **settings)
+            rows.append({"model": model.model_id, "corpus": corpus.corpus_id,
+                         "utterances": result.num_utterances, "computed": result.num_computed,
+                         "cache_hit": result.cache_hit, "audio_s": round(result.audio_seconds, 1),
+                         "seconds": round(result.seconds, 2),
+                         "audio_s_per_s": round(result.throughput, 1)})
+    return pd.DataFrame(rows)
+
+
+# --- notebooks 03-05: probes ----------------------------------------------------------------
+
+PROBE_SETTINGS = ("seeds", "epochs", "batch_size", "learning_rate")
+
+
+def _probe_settings(config: StudyConfig, overrides: dict) -> dict:
+    settings = {"seeds": 5, "epochs": 30, "batch_size": 32, "learning_rate": 1e-3}
+    settings.update({k: v for k, v in config.probes.items() if k in PROBE_SETTINGS})
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return settings
+
+
+def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, probe: str,
+              **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Results and layer weights of one probe on one model x corpus, cached in the work dir.
+
+    The cache is keyed by the feature store's key, the split file's content and the probe's
+    settings; any change retrains. Files are written atomically.
+    """
+    import hashlib
+    import json
+
+    from serlib.store import atomic_write_text, cache_key, model_slug, read_complete_index
+    from serlib.train import run_probe
+
+    settings = _probe_settings(config, overrides)
+    features = feature_folder(config, model, corpus.corpus_id)
+    index = read_complete_index(features)
+    if index is None:
+        raise SerlibError(f"no finished features in {features}; run notebook 02 "
+                          f"(or `serlib extract`) for {model.model_id} on {corpus.corpus_id} first")
+    key = cache_key({"features": index["cache_key"], "probe": probe, **settings,
+                     "split_sha256": hashlib.sha256(corpus.split_path.read_bytes()).hexdigest()})
+    cache = config.work_dir / "probes" / model_slug(model.model_id) / corpus.corpus_id
+    results_path, weights_path, key_path = (cache / f"{probe}.csv", cache / f"{probe}.weights.csv",
+                                            cache / f"{probe}.key.json")
+    if key_path.is_file() and json.loads(key_path.read_text()).get("cache_key") == key:
+        return pd.read_csv(results_path, dtype={"layer": str}), pd.read_csv(weights_path)
+    results, weights = run_probe(features, corpus.split_path, probe=probe,
+                                 corpus=corpus.corpus_id, model=model.model_id,
+                                 language=corpus.language, **settings)
+    key_path.unlink(missing_ok=True)  # the key is written last: it marks the pair complete
+    write_csv_atomically(results, results_path)
+    write_csv_atomically(weights, weights_path)
+    atomic_write_text(key_path, json.dumps({"cache_key": key, **settings}, indent=2))
+    results["layer"] = results["layer"].astype(str)
+    return results, weights
+
+
+def probe_all(config: StudyConfig, prepared: list[PreparedCorpus], probe: str,
+              **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One probe over every model x corpus of the profile; tables also written to results."""
+    pairs = [probe_run(config, model, corpus, probe, **overrides)
+             for model in config.models for corpus in prepared]
+    results = pd.concat([pair[0] for pair in pairs], ignore_index=True)
+    weights = pd.concat([pair[1] for pair in pairs], ignore_index=True)
+    write_csv_atomically(results, config.tables_dir / f"probe_{probe}.csv")
+    if not weights.empty:
+        write_csv_atomically(weights, config.tables_dir / f"layer_weights_{probe}.csv")
+    return results, weights
+
+
+def majority_levels(prepared: list[PreparedCorpus], split: str = "test") -> dict[str, float]:
+    """Majority-class accuracy of ``split`` per corpus: the floor drawn beside every curve."""
+    from serlib.analysis import reference_levels
+
+    levels = {}
+    for corpus in prepared:
+        table = reference_levels(corpus.split_path).set_index("split")
+        levels[corpus.corpus_id] = float(table.loc[split, "majority_accuracy"])
+    return levels
