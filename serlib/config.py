@@ -24,6 +24,7 @@ from serlib.errors import SerlibError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_DIR = REPO_ROOT / "params"
 
+RANDOM_PREFIX = "random:"  # same as serlib.models.RANDOM_PREFIX, without importing torch
 _ENV_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
@@ -94,6 +95,7 @@ class StudyConfig:
 
     profile: str
     description: str
+    figure_label: str
     work_dir: Path
     results_dir: Path
     corpora: tuple[CorpusSpec, ...]
@@ -182,10 +184,10 @@ def _parse_model(entry: Any, source_file: Path) -> ModelSpec:
     expanded = expand_environment(setting)
     if expanded is None:
         source = setting  # left unresolved: the preflight check reports the unset variable
-    elif expanded.startswith((".", "/", "~")):
-        source = str(_resolve_path(expanded))
     else:
-        source = expanded
+        prefix = RANDOM_PREFIX if expanded.startswith(RANDOM_PREFIX) else ""
+        bare = expanded.removeprefix(prefix)
+        source = prefix + (str(_resolve_path(bare)) if bare.startswith((".", "/", "~")) else bare)
     return ModelSpec(model_id=str(entry["id"]), source=source, source_setting=setting)
 
 
@@ -204,6 +206,7 @@ def load_config(profile: str | os.PathLike = "demo", **overrides: Any) -> StudyC
     return StudyConfig(
         profile=name,
         description=str(raw.get("description", "")),
+        figure_label=str(raw.get("figure_label", name)),
         work_dir=_resolve_path(str(work_dir)),
         results_dir=_resolve_path(str(results_dir)),
         corpora=tuple(_parse_corpus(entry, source) for entry in raw.get("corpora", [])),

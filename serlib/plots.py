@@ -56,20 +56,23 @@ def layer_geometry_plot(norms: pd.Series, cka: pd.DataFrame, title: str = "") ->
 
 def layer_curves(results: pd.DataFrame, metric: str = "accuracy", split: str = "test",
                  hue: str = "model", col: str = "corpus", chance: dict | None = None,
-                 title: str = "", col_wrap: int = 3) -> sns.FacetGrid:
+                 title: str = "", col_wrap: int = 3, x: str = "layer") -> sns.FacetGrid:
     """Score per hidden state, mean over seeds with a 95% bootstrap band, one panel per ``col``.
 
     ``results`` are the tidy probe rows (per-layer probes only); ``chance`` optionally maps a
     panel value to a majority-class level drawn as a dashed line.
     """
     rows = results[(results["metric"] == metric) & (results["split"] == split)].copy()
-    rows["layer"] = pd.to_numeric(rows["layer"])
-    grid = sns.relplot(data=rows, x="layer", y="value", hue=hue, col=col, kind="line",
+    rows[x] = pd.to_numeric(rows[x])
+    grid = sns.relplot(data=rows, x=x, y="value", hue=hue, col=col, kind="line",
                        marker="o", errorbar=("ci", 95), n_boot=1000, seed=0,
                        col_wrap=min(col_wrap, rows[col].nunique()), height=3.0, aspect=1.25,
                        facet_kws={"sharex": False})
-    grid.set_axis_labels("hidden state (0 = input to block 1)", f"{split} {metric}")
+    x_label = {"layer": "hidden state (0 = input to block 1)", "depth": "depth (layer / blocks)"}
+    grid.set_axis_labels(x_label.get(x, x), f"{split} {metric}")
     for panel, axis in grid.axes_dict.items():
+        if x == "layer":
+            axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         if chance and panel in chance:
             axis.axhline(chance[panel], color="0.4", linestyle="--", linewidth=1)
     if title:
@@ -110,3 +113,29 @@ def cumulative_curves(cumulative: pd.DataFrame, chance: dict | None = None,
     grid = layer_curves(cumulative.assign(layer=cumulative["k"]), chance=chance, title=title)
     grid.set_axis_labels("k (hidden states 1..k mixed)", "test accuracy")
     return grid
+
+
+def best_layer_depth_plot(best: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Where the best layer sits (fraction of depth) per language, one point per model."""
+    figure, axis = plt.subplots(figsize=(6.5, 3.6))
+    sns.stripplot(data=best, x="language", y="layer_fraction", hue="model", dodge=False,
+                  size=7, jitter=0.15, ax=axis)
+    axis.axhspan(1 / 3, 2 / 3, color="0.9", zorder=0, label="middle third")
+    axis.set_ylim(-0.05, 1.05)
+    axis.set_ylabel("best layer / number of blocks")
+    axis.set_title(title)
+    axis.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def accuracy_heatmap(table: pd.DataFrame, title: str = "", label: str = "test accuracy") -> plt.Figure:
+    """A corpus (rows) x model (columns) table of accuracies, annotated."""
+    figure, axis = plt.subplots(figsize=(1.3 * table.shape[1] + 2.5, 0.5 * table.shape[0] + 1.8))
+    sns.heatmap(table, annot=True, fmt=".2f", cmap="rocket_r", vmin=0, vmax=1, ax=axis,
+                cbar_kws={"label": label})
+    axis.set_title(title)
+    axis.set_xlabel("")
+    axis.set_ylabel("")
+    figure.tight_layout()
+    return figure

@@ -245,9 +245,13 @@ def extract_all(config: StudyConfig, prepared: list[PreparedCorpus], device: str
 PROBE_SETTINGS = ("seeds", "epochs", "batch_size", "learning_rate")
 
 
-def _probe_settings(config: StudyConfig, overrides: dict) -> dict:
+def _probe_settings(config: StudyConfig, probe: str, overrides: dict) -> dict:
+    """The paper's defaults, then the profile's ``probes`` settings, then the profile's
+    ``probes.per_probe.<probe>`` settings, then the caller's (notebook parameters)."""
     settings = {"seeds": 5, "epochs": 30, "batch_size": 32, "learning_rate": 1e-3}
     settings.update({k: v for k, v in config.probes.items() if k in PROBE_SETTINGS})
+    per_probe = (config.probes.get("per_probe") or {}).get(probe) or {}
+    settings.update({k: v for k, v in per_probe.items() if k in PROBE_SETTINGS})
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return settings
 
@@ -265,7 +269,7 @@ def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, pro
     from serlib.store import atomic_write_text, cache_key, model_slug, read_complete_index
     from serlib.train import run_probe
 
-    settings = _probe_settings(config, overrides)
+    settings = _probe_settings(config, probe, overrides)
     features = feature_folder(config, model, corpus.corpus_id)
     index = read_complete_index(features)
     if index is None:
