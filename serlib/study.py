@@ -278,8 +278,9 @@ def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, pro
     key = cache_key({"features": index["cache_key"], "probe": probe, **settings,
                      "split_sha256": hashlib.sha256(corpus.split_path.read_bytes()).hexdigest()})
     cache = config.work_dir / "probes" / model_slug(model.model_id) / corpus.corpus_id
-    results_path, weights_path, key_path = (cache / f"{probe}.csv", cache / f"{probe}.weights.csv",
-                                            cache / f"{probe}.key.json")
+    stem = f"{probe}.{split_name(config)}"
+    results_path, weights_path, key_path = (cache / f"{stem}.csv", cache / f"{stem}.weights.csv",
+                                            cache / f"{stem}.key.json")
     if key_path.is_file() and json.loads(key_path.read_text()).get("cache_key") == key:
         return pd.read_csv(results_path, dtype={"layer": str}), pd.read_csv(weights_path)
     results, weights = run_probe(features, corpus.split_path, probe=probe,
@@ -300,10 +301,31 @@ def probe_all(config: StudyConfig, prepared: list[PreparedCorpus], probe: str,
              for model in config.models for corpus in prepared]
     results = pd.concat([pair[0] for pair in pairs], ignore_index=True)
     weights = pd.concat([pair[1] for pair in pairs], ignore_index=True)
-    write_csv_atomically(results, config.tables_dir / f"probe_{probe}.csv")
+    write_csv_atomically(results, table_path(config, f"probe_{probe}"))
     if not weights.empty:
-        write_csv_atomically(weights, config.tables_dir / f"layer_weights_{probe}.csv")
+        write_csv_atomically(weights, table_path(config, f"layer_weights_{probe}"))
     return results, weights
+
+
+def split_name(config: StudyConfig) -> str:
+    """``random-seed0``: the split protocol and seed the profile's runs use."""
+    return f"{config.split_protocol}-seed{config.split_seed}"
+
+
+def table_path(config: StudyConfig, stem: str) -> Path:
+    """``tables/<stem>.csv`` for the paper's random split; ``tables/<stem>.<protocol>.csv``
+    for another protocol, so both protocols' tables sit side by side."""
+    suffix = "" if config.split_protocol == "random" else f".{config.split_protocol}"
+    return config.tables_dir / f"{stem}{suffix}.csv"
+
+
+def read_probe_table(config: StudyConfig, probe: str) -> pd.DataFrame:
+    """The results table of ``probe`` written by :func:`probe_all` for this profile and protocol."""
+    path = table_path(config, f"probe_{probe}")
+    if not path.is_file():
+        raise SerlibError(f"{path} does not exist yet; run the notebook that trains the "
+                          f"{probe!r} probe first (./run_all.sh {config.profile})")
+    return pd.read_csv(path, dtype={"layer": str})
 
 
 def majority_levels(prepared: list[PreparedCorpus], split: str = "test") -> dict[str, float]:
