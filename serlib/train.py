@@ -122,6 +122,24 @@ def join_split(folder: FeatureFolder, split_csv: str | Path) -> LabelledSplit:
     return LabelledSplit(class_names, rows, labels)
 
 
+def subsample_train(split: LabelledSplit, fraction: float, seed: int) -> LabelledSplit:
+    """The split with its train part cut to ``fraction`` of each class (at least one example per
+    class, rounded to the nearest count), drawn by ``seed``; dev and test unchanged.
+    ``fraction`` 1 returns the split as it is."""
+    if not 0.0 < fraction <= 1.0:
+        raise SerlibError(f"train fraction {fraction} is not in (0, 1]; give e.g. 0.25 for 25%")
+    if fraction == 1.0:
+        return split
+    generator = np.random.default_rng(seed)
+    train_labels = split.labels["train"]
+    kept = np.sort(np.concatenate([
+        generator.choice(positions, size=max(1, round(fraction * len(positions))), replace=False)
+        for positions in (np.flatnonzero(train_labels == label) for label in np.unique(train_labels))
+    ]))
+    return LabelledSplit(split.class_names, {**split.rows, "train": split.rows["train"][kept]},
+                         {**split.labels, "train": train_labels[kept]})
+
+
 # --------------------------------------------------------------------------- probe inputs
 
 
@@ -391,13 +409,16 @@ def run_probe(feature_dir: str | Path, split_csv: str | Path, probe: str = "line
               seeds: int | Sequence[int] = 5, epochs: int = 30, batch_size: int = 32,
               learning_rate: float = 1e-3, device: str = "auto", groups_per_pass: int | None = None,
               corpus: str | None = None, model: str | None = None,
-              language: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+              language: str | None = None,
+              train_fraction: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train ``probe`` for every layer (or k) and seed on one feature folder and split.
 
     Returns the tidy results (columns :data:`RESULT_COLUMNS`: dev and test metrics at the epoch
     with the best dev accuracy, ``best_epoch`` counted from 1) and the learned layer weights at
     that epoch (columns :data:`LAYER_WEIGHT_COLUMNS`; empty for probes without layer weights).
-    ``seeds`` is a count (seeds 0..n-1) or an explicit list.
+    ``seeds`` is a count (seeds 0..n-1) or an explicit list. With ``train_fraction``, each seed
+    trains on its own stratified subsample of the train part (:func:`subsample_train`; dev and
+    test unchanged) and the results get a ``train_fraction`` column.
     """
     kind = get_probe_kind(probe)
     folder = load_feature_folder(feature_dir)
@@ -410,7 +431,8 @@ def run_probe(feature_dir: str | Path, split_csv: str | Path, probe: str = "line
     inputs = ProbeInputs(folder, kind, resolve_device(config.device))
     result_rows, weight_rows = [], []
     for seed in seed_list:
-        history = fit_groups(kind, folder, split, group_ids, seed, config, inputs)
+        seed_split = split if train_fraction is None else subsample_train(split, train_fraction, seed)
+        history = fit_groups(kind, folder, seed_split, group_ids, seed, config, inputs)
         best = best_dev_epochs(history.dev_predictions, split.labels["dev"])
         for group_index, layer_label in enumerate(layer_labels):
             epoch = int(best[group_index])
@@ -424,5 +446,7 @@ def run_probe(feature_dir: str | Path, split_csv: str | Path, probe: str = "line
                 for layer, weight in enumerate(history.layer_weights[epoch, group_index]):
                     weight_rows.append([labels.corpus, labels.model, labels.probe, seed, layer,
                                         float(weight), layer_label])
-    return (pd.DataFrame(result_rows, columns=RESULT_COLUMNS),
-            pd.DataFrame(weight_rows, columns=LAYER_WEIGHT_COLUMNS))
+    results = pd.DataFrame(result_rows, columns=RESULT_COLUMNS)
+    if train_fraction is not None:
+        results["train_fraction"] = float(train_fraction)
+    return results, pd.DataFrame(weight_rows, columns=LAYER_WEIGHT_COLUMNS)
