@@ -287,8 +287,10 @@ def extract_features(
     """Extract pooled per-layer features of every manifest utterance into the feature store.
 
     ``model_name``: any name :func:`serlib.models.load_model` accepts, or an already loaded
-    model. ``manifest``: a manifest CSV path or DataFrame (``utterance_id``, ``path``, and
-    ideally ``duration_s``). Output folder: ``<out_dir>/<model slug>/<corpus>/``.
+    model; ``acoustic:egemaps`` and ``acoustic:mfcc`` go to :mod:`serlib.acoustic` (acoustic
+    baselines in the same store format; the model settings do not apply to them).
+    ``manifest``: a manifest CSV path or DataFrame (``utterance_id``, ``path``, and ideally
+    ``duration_s``). Output folder: ``<out_dir>/<model slug>/<corpus>/``.
     ``whisper_window``: ``full`` (Whisper's exact 30 s window) or ``audio`` (only the frames
     covering audio; much faster, features differ, see ``docs/layers.md``).
     ``model_label`` names the model in the store's folder and index (default: ``model_name``);
@@ -297,6 +299,17 @@ def extract_features(
     ``on_batch`` is called after each stored batch (used by tests to simulate a kill).
     Returns an :class:`ExtractionResult`; a finished store with the same cache key is reused.
     """
+    from serlib.acoustic import extract_acoustic_features, is_acoustic  # it imports this module
+
+    if is_acoustic(model_name):
+        engine_settings = {
+            "pooling": pooling, "batch_seconds": batch_seconds, "device": device, "dtype": dtype,
+            "keep_frames": keep_frames, "whisper_window": whisper_window, "num_threads": num_threads,
+        }
+        return extract_acoustic_features(
+            model_name, manifest, out_dir, corpus_name=corpus_name, model_label=model_label,
+            progress=progress, on_batch=on_batch, ignored_settings=engine_settings,
+        )
     started = time.perf_counter()
     if pooling not in POOLINGS:
         raise SerlibError(f"unknown pooling {pooling!r}; use one of {POOLINGS}")

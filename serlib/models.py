@@ -37,6 +37,7 @@ from serlib.errors import SerlibError
 
 SAMPLE_RATE = 16000
 RANDOM_PREFIX = "random:"
+ACOUSTIC_PREFIX = "acoustic:"  # feature sets of serlib.acoustic, in the same store format
 RANDOM_INIT_SEED = 0
 UNKNOWN_FINGERPRINT = "unknown"
 
@@ -282,6 +283,11 @@ def load_model(name: str, device: str | torch.device = "cpu") -> LoadedModel:
     used only when that fails and ``HF_HUB_OFFLINE`` is not set. A model that cannot be loaded
     raises :class:`SerlibError` naming the id, where it looked and how to provide it.
     """
+    if name.startswith(ACOUSTIC_PREFIX):
+        raise SerlibError(
+            f"{name} is an acoustic feature set, not a speech model; extract it with "
+            f"serlib.extract.extract_features or `serlib extract --model {name}`"
+        )
     if name.startswith(RANDOM_PREFIX):
         loaded = _build_random_model(name)
     else:
