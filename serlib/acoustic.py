@@ -113,7 +113,8 @@ def extract_acoustic_features(
     chunk_rows = plan_chunks(len(table), chunk_utterances)
     partial = PartialWork(folder, key)
     chunks: list[Chunk | None] = [
-        partial.load_chunk(number, rows, with_frames=False) for number, rows in enumerate(chunk_rows)
+        partial.load_chunk(number, rows, with_frames=False)
+        for number, rows in enumerate(chunk_rows)
     ]
     pending = [number for number, chunk in enumerate(chunks) if chunk is None]
     audio_seconds = 0.0

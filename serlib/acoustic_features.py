@@ -140,7 +140,8 @@ def pitch_track(waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per frame (10 ms hop): F0 in Hz and whether the frame is voiced, ``([T], [T] bool)``.
 
     F0 is the lag of the highest peak of the frame's normalised autocorrelation between 60 and
-    400 Hz (the biased estimate, whose taper favours the shortest period over its multiples); a frame is voiced when that peak reaches ``VOICING_THRESHOLD`` and
+    400 Hz (the biased estimate, whose taper favours the shortest period over its multiples);
+    a frame is voiced when that peak reaches ``VOICING_THRESHOLD`` and
     the frame is within ``SILENCE_BELOW_PEAK_DB`` of the utterance's loudest frame.
     """
     frames = _frames(waveform, PITCH_WINDOW)
