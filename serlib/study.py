@@ -21,6 +21,7 @@ from serlib.config import CorpusSpec, ModelSpec, StudyConfig, load_config
 from serlib.corpora import build_manifest, get_corpus, write_manifest
 from serlib.corpora.manifest import read_manifest, write_csv_atomically
 from serlib.errors import SerlibError
+from serlib.execution import JobSpec, run_jobs
 from serlib.splits import load_or_create_split, split_path
 
 SYNTHETIC = "synthetic"
@@ -73,8 +74,12 @@ def model_location(source: str) -> str:
 
     from serlib.models import RANDOM_PREFIX, TINY_RANDOM_CONFIGS, resolve_model_id
 
+    from serlib.acoustic import is_acoustic
+
     if source.removeprefix(RANDOM_PREFIX) in TINY_RANDOM_CONFIGS:
         return "random"
+    if is_acoustic(source):
+        return "local"
     bare = source.removeprefix(RANDOM_PREFIX)  # random-init controls still need the config
     if Path(bare).expanduser().is_dir():
         return "local"
@@ -214,30 +219,35 @@ def feature_folder(config: StudyConfig, model: ModelSpec, corpus_id: str) -> Pat
     return store_folder(config.feature_dir, model.model_id, corpus_id)
 
 
+def extract_one(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus,
+                settings: dict, progress: bool = True) -> dict:
+    """Extract (or reuse) the features of one model x corpus; one row of the runs table."""
+    from serlib.extract import extract_features
+
+    result = extract_features(model.source, corpus.manifest_path, config.feature_dir,
+                              corpus_name=corpus.corpus_id, model_label=model.model_id,
+                              progress=progress, **settings)
+    return {"model": model.model_id, "corpus": corpus.corpus_id,
+            "utterances": result.num_utterances, "computed": result.num_computed,
+            "cache_hit": result.cache_hit, "audio_s": round(result.audio_seconds, 1),
+            "seconds": round(result.seconds, 2), "audio_s_per_s": round(result.throughput, 1)}
+
+
 def extract_all(config: StudyConfig, prepared: list[PreparedCorpus], device: str | None = None,
                 progress: bool = True) -> pd.DataFrame:
     """Run the extraction engine for every model x corpus; one row per run with its throughput.
 
     Finished stores with the same cache key are reused (``cache_hit``); an interrupted run
-    resumes where it stopped.
+    resumes where it stopped. Jobs run where the profile's ``execution:`` section says
+    (in-process by default, or a SLURM job array through submitit).
     """
-    from serlib.extract import extract_features
-
     settings = dict(config.extraction)
     if device is not None:
         settings["device"] = device
-    rows = []
-    for model in config.models:
-        for corpus in prepared:
-            result = extract_features(model.source, corpus.manifest_path, config.feature_dir,
-                                      corpus_name=corpus.corpus_id, model_label=model.model_id,
-                                      progress=progress, **settings)
-            rows.append({"model": model.model_id, "corpus": corpus.corpus_id,
-                         "utterances": result.num_utterances, "computed": result.num_computed,
-                         "cache_hit": result.cache_hit, "audio_s": round(result.audio_seconds, 1),
-                         "seconds": round(result.seconds, 2),
-                         "audio_s_per_s": round(result.throughput, 1)})
-    return pd.DataFrame(rows)
+    jobs = [JobSpec(f"extract {model.model_id} x {corpus.corpus_id}", extract_one,
+                    (config, model, corpus, settings, progress))
+            for model in config.models for corpus in prepared]
+    return pd.DataFrame(run_jobs(jobs, config.execution, config.work_dir / "jobs"))
 
 
 # --- notebooks 03-05: probes ----------------------------------------------------------------
@@ -294,11 +304,28 @@ def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, pro
     return results, weights
 
 
+def has_frames(config: StudyConfig, model: ModelSpec, corpus_id: str) -> bool:
+    """Whether the feature store of ``model`` on ``corpus_id`` kept frame-level features."""
+    from serlib.store import FRAMES_FILE
+
+    return (feature_folder(config, model, corpus_id) / FRAMES_FILE).is_file()
+
+
 def probe_all(config: StudyConfig, prepared: list[PreparedCorpus], probe: str,
               **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One probe over every model x corpus of the profile; tables also written to results."""
-    pairs = [probe_run(config, model, corpus, probe, **overrides)
-             for model in config.models for corpus in prepared]
+    """One probe over every model x corpus of the profile; tables also written to results.
+
+    Frame-level probes skip stores without frames (acoustic baselines have none). Jobs run
+    where the profile's ``execution:`` section says.
+    """
+    from serlib.probes import get_probe_kind
+
+    needs_frames = get_probe_kind(probe).input == "frames"
+    jobs = [JobSpec(f"probe {probe} {model.model_id} x {corpus.corpus_id}", probe_run,
+                    (config, model, corpus, probe), overrides)
+            for model in config.models for corpus in prepared
+            if not needs_frames or has_frames(config, model, corpus.corpus_id)]
+    pairs = run_jobs(jobs, config.execution, config.work_dir / "jobs")
     results = pd.concat([pair[0] for pair in pairs], ignore_index=True)
     weights = pd.concat([pair[1] for pair in pairs], ignore_index=True)
     write_csv_atomically(results, table_path(config, f"probe_{probe}"))

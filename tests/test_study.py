@@ -23,9 +23,12 @@ def test_environment_references_expand_with_defaults(monkeypatch):
 def test_every_shipped_profile_loads():
     demo = load_config("demo")
     assert [spec.language for spec in demo.corpora] == ["de", "fa", "el", "it", "fr", "en"]
-    assert all(spec.source.startswith("random:") for spec in demo.models)
+    assert all(spec.source.startswith(("random:", "acoustic:")) for spec in demo.models)
     paper = load_config("paper")
-    assert len(paper.corpora) == 7 and len(paper.models) == 8
+    assert len(paper.corpora) == 7
+    assert [spec.model_id for spec in paper.models][:8] == [
+        "wav2vec2-base", "wav2vec2-large", "wav2vec2-large-960h", "xlsr-53", "xls-r-300m",
+        "hubert-base", "hubert-large", "hubert-large-ft"]
     assert load_config("real-small").models[0].model_id == "whisper-base"
 
 
@@ -42,8 +45,9 @@ def test_paper_profile_without_data_lists_every_missing_root(monkeypatch):
     missing_roots = [p for p in problems if "root not set" in p]
     assert len(missing_roots) == 7
     assert "SERLIB_IEMOCAP_ROOT" in missing_roots[-1]
-    # no Hub and an empty cache: every one of the eight models is listed too
-    assert sum(p.startswith("model ") for p in problems) == 8
+    # no Hub and an empty cache: the eight models and the two random-init controls (which need
+    # the real config) are listed; the acoustic baselines need nothing
+    assert sum(p.startswith("model ") for p in problems) == 10
 
 
 def test_run_all_stops_before_any_notebook_when_data_is_missing(monkeypatch, capsys):

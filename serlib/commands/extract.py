@@ -17,8 +17,10 @@ block, k = output of block k; see docs/layers.md).
 
 {textwrap.fill(
     f"MODEL is a short name ({', '.join(MODEL_REGISTRY)}), a Hugging Face Hub id, a local "
-    "model folder, random:<family>-tiny (tiny random test models), or random:<name> (the real "
-    "architecture with random weights).", width=92)} Models are read from the folder or the Hugging Face cache
+    "model folder, random:<family>-tiny (tiny random test models), random:<name> (the real "
+    "architecture with random weights), or an acoustic baseline: acoustic:egemaps (eGeMAPSv02 "
+    "functionals via opensmile) or acoustic:mfcc (MFCC, pitch and level statistics), stored "
+    "as a single hidden state [N, 1, D].", width=92)} Models are read from the folder or the Hugging Face cache
 first; the network is used only when they are not there (never with HF_HUB_OFFLINE=1).
 
 Output folder: OUT/<model slug>/<corpus>/  (slug: MODEL with '/' and ':' replaced by '__';
