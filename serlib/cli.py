@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "serlib.commands.synth",
     "serlib.commands.extract",
     "serlib.commands.probe",
+    "serlib.commands.best_layer",
 )
 
 

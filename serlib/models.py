@@ -304,7 +304,7 @@ def random_model_from_config(config: transformers.PretrainedConfig, name: str) -
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_INIT_SEED)
-        model = transformers.AutoModel.from_config(config)
+        model = transformers.AutoModel.from_config(config).float()  # configs may say float16
     feature_extractor = _default_feature_extractor(config)
     return _wrap(name, name, model, feature_extractor, _random_fingerprint(config), is_random=True)
 
@@ -320,7 +320,7 @@ def _build_random_model(name: str) -> LoadedModel:
         feature_extractor = _load_feature_extractor(model_id, config)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_INIT_SEED)
-        model = transformers.AutoModel.from_config(config)
+        model = transformers.AutoModel.from_config(config).float()  # configs may say float16
     fingerprint = _random_fingerprint(config)
     return _wrap(name, model_id, model, feature_extractor, fingerprint, is_random=True)
 

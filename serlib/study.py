@@ -252,18 +252,28 @@ def extract_all(config: StudyConfig, prepared: list[PreparedCorpus], device: str
 
 # --- notebooks 03-05: probes ----------------------------------------------------------------
 
-PROBE_SETTINGS = ("seeds", "epochs", "batch_size", "learning_rate")
+PROBE_SETTINGS = ("seeds", "epochs", "batch_size", "learning_rate", "standardize")
 
 
-def _probe_settings(config: StudyConfig, probe: str, overrides: dict) -> dict:
+def probe_settings(config: StudyConfig, probe: str, overrides: dict | None = None) -> dict:
     """The paper's defaults, then the profile's ``probes`` settings, then the profile's
     ``probes.per_probe.<probe>`` settings, then the caller's (notebook parameters)."""
-    settings = {"seeds": 5, "epochs": 30, "batch_size": 32, "learning_rate": 1e-3}
+    settings = {"seeds": 5, "epochs": 30, "batch_size": 32, "learning_rate": 1e-3,
+                "standardize": False}
     settings.update({k: v for k, v in config.probes.items() if k in PROBE_SETTINGS})
     per_probe = (config.probes.get("per_probe") or {}).get(probe) or {}
     settings.update({k: v for k, v in per_probe.items() if k in PROBE_SETTINGS})
-    settings.update({k: v for k, v in overrides.items() if v is not None})
+    settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return settings
+
+
+def probe_label(config: StudyConfig, probe: str, **overrides) -> str:
+    """The name a probe's results carry: the probe's own name with the profile's input
+    scaling, ``<probe>-raw`` or ``<probe>-standardized`` when a run departs from it."""
+    standardize = probe_settings(config, probe, overrides)["standardize"]
+    if standardize == probe_settings(config, probe, {})["standardize"]:
+        return probe
+    return f"{probe}-standardized" if standardize else f"{probe}-raw"
 
 
 def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, probe: str,
@@ -279,7 +289,7 @@ def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, pro
     from serlib.store import atomic_write_text, cache_key, model_slug, read_complete_index
     from serlib.train import run_probe
 
-    settings = _probe_settings(config, probe, overrides)
+    settings = probe_settings(config, probe, overrides)
     features = feature_folder(config, model, corpus.corpus_id)
     index = read_complete_index(features)
     if index is None:
@@ -288,7 +298,8 @@ def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, pro
     key = cache_key({"features": index["cache_key"], "probe": probe, **settings,
                      "split_sha256": hashlib.sha256(corpus.split_path.read_bytes()).hexdigest()})
     cache = config.work_dir / "probes" / model_slug(model.model_id) / corpus.corpus_id
-    stem = f"{probe}.{split_name(config)}"
+    label = probe_label(config, probe, **overrides)
+    stem = f"{label}.{split_name(config)}"
     results_path, weights_path, key_path = (cache / f"{stem}.csv", cache / f"{stem}.weights.csv",
                                             cache / f"{stem}.key.json")
     if key_path.is_file() and json.loads(key_path.read_text()).get("cache_key") == key:
@@ -296,6 +307,8 @@ def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, pro
     results, weights = run_probe(features, corpus.split_path, probe=probe,
                                  corpus=corpus.corpus_id, model=model.model_id,
                                  language=corpus.language, **settings)
+    results["probe"] = label
+    weights["probe"] = label
     key_path.unlink(missing_ok=True)  # the key is written last: it marks the pair complete
     write_csv_atomically(results, results_path)
     write_csv_atomically(weights, weights_path)
@@ -328,9 +341,10 @@ def probe_all(config: StudyConfig, prepared: list[PreparedCorpus], probe: str,
     pairs = run_jobs(jobs, config.execution, config.work_dir / "jobs")
     results = pd.concat([pair[0] for pair in pairs], ignore_index=True)
     weights = pd.concat([pair[1] for pair in pairs], ignore_index=True)
-    write_csv_atomically(results, table_path(config, f"probe_{probe}"))
+    label = probe_label(config, probe, **overrides)
+    write_csv_atomically(results, table_path(config, f"probe_{label}"))
     if not weights.empty:
-        write_csv_atomically(weights, table_path(config, f"layer_weights_{probe}"))
+        write_csv_atomically(weights, table_path(config, f"layer_weights_{label}"))
     return results, weights
 
 

@@ -148,16 +148,29 @@ class ProbeInputs:
 
     Pooled features are read into memory once; frames are read from the memory-mapped store one
     batch at a time, converted float16 -> float32 and padded, with a ``[B, T]`` validity mask.
+
+    With ``standardize_rows`` (the training rows), every feature dimension of every hidden state
+    is standardised with the mean and standard deviation of those rows only (of their frames,
+    for frame-level probes), so nothing is learnt from dev or test.
     """
 
-    def __init__(self, folder: FeatureFolder, kind: ProbeKind, device: torch.device) -> None:
+    def __init__(self, folder: FeatureFolder, kind: ProbeKind, device: torch.device,
+                 standardize_rows: np.ndarray | None = None) -> None:
         self.kind = kind
         self.device = device
         self.folder = folder
         if kind.input == "frames" and folder.frames is None:
             raise SerlibError(f"{folder.path}: probe {kind.name!r} needs the frame store "
                               "(frames.npy); extract with frames kept, or use a pooled probe")
-        self.pooled = torch.from_numpy(np.array(folder.pooled, dtype=np.float32))
+        pooled = np.array(folder.pooled, dtype=np.float32)
+        self.frame_mean = self.frame_scale = None
+        if standardize_rows is not None:
+            mean, scale = feature_statistics(pooled[standardize_rows])
+            pooled = (pooled - mean) / scale
+            if kind.input == "frames":
+                frames = (folder.frames[int(row)] for row in standardize_rows)
+                self.frame_mean, self.frame_scale = streaming_statistics(frames)
+        self.pooled = torch.from_numpy(pooled)
 
     def batch(self, rows: np.ndarray, group_ids: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(features, mask)`` for ``rows`` shaped as the probe's module expects."""
@@ -183,7 +196,32 @@ class ProbeInputs:
         for position, (frames, length) in enumerate(zip(utterances, lengths)):
             padded[position, :length] = frames[:, layers]
             mask[position, :length] = True
+        if self.frame_mean is not None:
+            padded = (padded - self.frame_mean[layers]) / self.frame_scale[layers]
+            padded[~mask] = 0.0
         return torch.from_numpy(padded), torch.from_numpy(mask)
+
+
+def feature_statistics(rows: np.ndarray, floor: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation over the first axis (``[N, S, D]`` -> two ``[S, D]``);
+    dimensions that do not vary get scale 1."""
+    mean = rows.mean(axis=0, dtype=np.float64)
+    scale = rows.std(axis=0, dtype=np.float64)
+    return mean.astype(np.float32), np.where(scale > floor, scale, 1.0).astype(np.float32)
+
+
+def streaming_statistics(chunks, floor: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`feature_statistics` over the concatenation of ``chunks`` (each ``[T_i, S, D]``),
+    read one chunk at a time (frame stores do not fit in memory)."""
+    count, total, total_squares = 0, 0.0, 0.0
+    for chunk in chunks:
+        chunk = np.asarray(chunk, dtype=np.float64)
+        count += len(chunk)
+        total = total + chunk.sum(axis=0)
+        total_squares = total_squares + np.square(chunk).sum(axis=0)
+    mean = total / count
+    scale = np.sqrt(np.maximum(total_squares / count - np.square(mean), 0.0))
+    return mean.astype(np.float32), np.where(scale > floor, scale, 1.0).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- training
@@ -200,6 +238,7 @@ class TrainingConfig:
     eval_batch_size: int = 256
     groups_per_pass: int | None = None
     device: str = "cpu"
+    standardize: bool = False
 
 
 @dataclass
@@ -410,7 +449,8 @@ def run_probe(feature_dir: str | Path, split_csv: str | Path, probe: str = "line
               learning_rate: float = 1e-3, device: str = "auto", groups_per_pass: int | None = None,
               corpus: str | None = None, model: str | None = None,
               language: str | None = None,
-              train_fraction: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+              train_fraction: float | None = None,
+              standardize: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train ``probe`` for every layer (or k) and seed on one feature folder and split.
 
     Returns the tidy results (columns :data:`RESULT_COLUMNS`: dev and test metrics at the epoch
@@ -418,17 +458,21 @@ def run_probe(feature_dir: str | Path, split_csv: str | Path, probe: str = "line
     that epoch (columns :data:`LAYER_WEIGHT_COLUMNS`; empty for probes without layer weights).
     ``seeds`` is a count (seeds 0..n-1) or an explicit list. With ``train_fraction``, each seed
     trains on its own stratified subsample of the train part (:func:`subsample_train`; dev and
-    test unchanged) and the results get a ``train_fraction`` column.
+    test unchanged) and the results get a ``train_fraction`` column. ``standardize`` scales
+    every feature dimension with the statistics of the train part alone (the paper fed raw
+    features; see :class:`ProbeInputs`).
     """
     kind = get_probe_kind(probe)
     folder = load_feature_folder(feature_dir)
     split = join_split(folder, split_csv)
     labels = describe_run(folder, probe, corpus, model, language)
     config = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                            groups_per_pass=groups_per_pass, device=str(resolve_device(device)))
+                            groups_per_pass=groups_per_pass, device=str(resolve_device(device)),
+                            standardize=standardize)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(seed) for seed in seeds]
     group_ids, layer_labels = group_ids_for(kind, folder.num_hidden_states)
-    inputs = ProbeInputs(folder, kind, resolve_device(config.device))
+    inputs = ProbeInputs(folder, kind, resolve_device(config.device),
+                         split.rows["train"] if standardize else None)
     result_rows, weight_rows = [], []
     for seed in seed_list:
         seed_split = split if train_fraction is None else subsample_train(split, train_fraction, seed)

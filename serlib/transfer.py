@@ -76,7 +76,8 @@ def _run_rows(source: LabelledSplit, test_parts: dict[str, tuple[np.ndarray, np.
     test_rows = np.concatenate([rows for rows, _ in test_parts.values()])
     split = LabelledSplit(source.class_names, {**source.rows, "test": test_rows},
                           {**source.labels, "test": np.concatenate([lab for _, lab in test_parts.values()])})
-    inputs = ProbeInputs(folder, kind, resolve_device(config.device))
+    inputs = ProbeInputs(folder, kind, resolve_device(config.device),
+                         source.rows["train"] if config.standardize else None)
     records = []
     for seed in seeds:
         history = fit_groups(kind, folder, split, list(layers), seed, config, inputs)
@@ -153,17 +154,18 @@ def transfer_matrix(folders: Mapping[str, str | Path], splits: Mapping[str, str 
                     layers: Sequence[int] | None = None, probe: str = "linear",
                     seeds: int | Sequence[int] = 3, epochs: int = 30, batch_size: int = 32,
                     learning_rate: float = 1e-3, device: str = "auto", include_diagonal: bool = True,
-                    model: str | None = None) -> pd.DataFrame:
+                    model: str | None = None, standardize: bool = False) -> pd.DataFrame:
     """Transfer rows for every ordered pair of the corpora in ``folders`` (corpus -> feature
     folder, all of one model) with ``splits`` (corpus -> split CSV); see :func:`transfer_pair`.
-    ``include_diagonal`` adds each corpus with itself (its within-corpus accuracy on all labels)."""
+    ``include_diagonal`` adds each corpus with itself (its within-corpus accuracy on all labels).
+    ``standardize`` scales features with the statistics of the training corpus's train part."""
     missing = sorted(set(folders) - set(splits))
     if missing:
         raise SerlibError(f"no split CSV given for corpora {missing}; pass one per feature folder")
     loaded = {corpus: load_feature_folder(path) for corpus, path in folders.items()}
     joined = {corpus: join_split(loaded[corpus], splits[corpus]) for corpus in loaded}
     config = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                            device=str(resolve_device(device)))
+                            device=str(resolve_device(device)), standardize=standardize)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(seed) for seed in seeds]
     tables = [transfer_pair(loaded[train], joined[train], train, loaded[target], joined[target], target,
                             layers, probe, seed_list, config, model)
