@@ -131,6 +131,27 @@ class StudyConfig:
         known = ", ".join(spec.model_id for spec in self.models)
         raise SerlibError(f"profile {self.profile!r} has no model {model_id!r}; it has: {known}")
 
+    def analysis_corpora(self, section: str) -> tuple[CorpusSpec, ...]:
+        """The corpora listed under ``analysis.<section>.corpora`` (default: the profile's).
+
+        Lets an analysis (cross-lingual transfer, say) use corpora beyond the main ones: a
+        profile with a single real corpus can add the synthetic corpora's languages there.
+        """
+        entries = (self.analysis.get(section) or {}).get("corpora")
+        if not entries:
+            return self.corpora
+        return tuple(_parse_corpus(entry, self.source or PARAMS_DIR) for entry in entries)
+
+    def analysis_settings(self, section: str) -> dict[str, Any]:
+        """``analysis.<section>`` of the profile without its ``corpora`` and ``models`` lists."""
+        return {key: value for key, value in (self.analysis.get(section) or {}).items()
+                if key not in ("corpora", "models")}
+
+    def analysis_models(self, section: str) -> tuple[ModelSpec, ...]:
+        """The profile's models named in ``analysis.<section>.models`` (default: all)."""
+        names = (self.analysis.get(section) or {}).get("models")
+        return tuple(self.model(name) for name in names) if names else self.models
+
     def corpus(self, corpus_id: str) -> CorpusSpec:
         for spec in self.corpora:
             if spec.corpus_id == corpus_id:

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: papermill and CI have no display
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.patches  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -139,3 +140,61 @@ def accuracy_heatmap(table: pd.DataFrame, title: str = "", label: str = "test ac
     axis.set_ylabel("")
     figure.tight_layout()
     return figure
+
+
+def learning_curve_plot(summary: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Best single layer vs aggregation test accuracy against the fraction of training data,
+    with 95% seed intervals; one panel per model x corpus."""
+    runs = list(summary.groupby(["model", "corpus"], sort=True))
+    figure, axes = plt.subplots(1, len(runs), figsize=(3.6 * len(runs) + 1, 3.4), squeeze=False)
+    for axis, ((model, corpus), run) in zip(axes[0], runs):
+        run = run.sort_values("train_fraction")
+        for prefix, label in (("best_layer", "best single layer"), ("aggregate", "all-layer aggregation")):
+            axis.plot(run["train_fraction"], run[f"{prefix}_accuracy"], marker="o", label=label)
+            axis.fill_between(run["train_fraction"], run[f"{prefix}_ci_low"],
+                              run[f"{prefix}_ci_high"], alpha=0.2)
+        axis.set_xscale("log")
+        axis.set_xticks(run["train_fraction"], [f"{f:.0%}" for f in run["train_fraction"]])
+        axis.set_title(f"{model}\n{corpus}", fontsize="small")
+        axis.set_xlabel("training data used")
+    axes[0][0].set_ylabel("test accuracy")
+    axes[0][-1].legend(fontsize="small")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def controls_plot(best: pd.DataFrame, chance: dict | None = None, title: str = "") -> plt.Figure:
+    """Best-layer test accuracy per corpus and model (95% seed interval), coloured by what the
+    model learnt from; majority-class level as a dashed line."""
+    order = sorted(best["model"].unique(), key=lambda model: (best.loc[best["model"] == model, "pretraining"].iloc[0], model))
+    corpora = list(dict.fromkeys(best["corpus"]))
+    figure, axes = plt.subplots(1, len(corpora), figsize=(2.2 + 0.45 * len(order) * len(corpora), 3.8),
+                                squeeze=False, sharey=True)
+    palette = dict(zip(sorted(best["pretraining"].unique()), sns.color_palette("deep")))
+    for axis, corpus in zip(axes[0], corpora):
+        rows = best[best["corpus"] == corpus].set_index("model").reindex(order).dropna(subset=["test_mean"])
+        errors = [rows["test_mean"] - rows["test_ci_low"], rows["test_ci_high"] - rows["test_mean"]]
+        axis.bar(range(len(rows)), rows["test_mean"], yerr=errors, capsize=2,
+                 color=[palette[group] for group in rows["pretraining"]])
+        axis.set_xticks(range(len(rows)), rows.index, rotation=75, fontsize="x-small")
+        axis.set_title(corpus, fontsize="small")
+        if chance and corpus in chance:
+            axis.axhline(chance[corpus], color="0.4", linestyle="--", linewidth=1)
+    axes[0][0].set_ylabel("best-layer test accuracy")
+    handles = [matplotlib.patches.Patch(color=color, label=group) for group, color in palette.items()]
+    axes[0][-1].legend(handles=handles, bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def transfer_heatmap(transfer: pd.DataFrame, layer_choice: str = "best", metric: str = "accuracy",
+                     title: str = "") -> plt.Figure:
+    """Train corpus (rows) x test corpus (columns) accuracy, mean over seeds; diagonal within."""
+    rows = transfer[(transfer["metric"] == metric) & (transfer["layer_choice"] == layer_choice)
+                    & (transfer["test_corpus"] == transfer["target_corpus"])]
+    order = list(dict.fromkeys(rows["train_corpus"]))
+    matrix = rows.pivot_table(index="train_corpus", columns="test_corpus", values="value",
+                              aggfunc="mean").reindex(index=order, columns=order)
+    return accuracy_heatmap(matrix, title=title, label=f"test {metric}")

@@ -300,6 +300,8 @@ def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, pro
     cache = config.work_dir / "probes" / model_slug(model.model_id) / corpus.corpus_id
     label = probe_label(config, probe, **overrides)
     stem = f"{label}.{split_name(config)}"
+    if settings.get("train_fraction") is not None:
+        stem += f".train{settings['train_fraction']:g}"
     results_path, weights_path, key_path = (cache / f"{stem}.csv", cache / f"{stem}.weights.csv",
                                             cache / f"{stem}.key.json")
     if key_path.is_file() and json.loads(key_path.read_text()).get("cache_key") == key:
@@ -378,3 +380,102 @@ def majority_levels(prepared: list[PreparedCorpus], split: str = "test") -> dict
         table = reference_levels(corpus.split_path).set_index("split")
         levels[corpus.corpus_id] = float(table.loc[split, "majority_accuracy"])
     return levels
+
+
+# --- notebook 07: layer selection, data scaling, controls, speaker-independent split -------
+
+
+def layered_models(config: StudyConfig) -> list[ModelSpec]:
+    """The profile's models with more than one hidden state (not the acoustic baselines)."""
+    from serlib.acoustic import is_acoustic
+
+    return [model for model in config.models if not is_acoustic(model.source)]
+
+
+def layer_selection(config: StudyConfig, prepared: list[PreparedCorpus],
+                    linear_results: pd.DataFrame) -> pd.DataFrame:
+    """Each criterion's chosen layer per model x corpus against the test-best (oracle) layer."""
+    from serlib import layer_selection as selection
+
+    scores = [selection.cheap_criterion_scores(feature_folder(config, model, corpus.corpus_id),
+                                               corpus.split_path, corpus=corpus.corpus_id,
+                                               model=model.model_id)
+              for model in layered_models(config) for corpus in prepared]
+    layered = linear_results[linear_results["model"].isin(
+        [model.model_id for model in layered_models(config)])]
+    scores.append(selection.dev_probe_scores(layered))
+    return selection.evaluate_selection(layered, pd.concat(scores, ignore_index=True))
+
+
+def learning_curves(config: StudyConfig, prepared: list[PreparedCorpus]) -> pd.DataFrame:
+    """Learning curves of the best single layer vs aggregation for the models and corpora of
+    the profile's ``analysis.scaling`` section (fractions, seeds, probes; cached like probes)."""
+    from serlib.scaling import DEFAULT_FRACTIONS
+
+    settings = config.analysis_settings("scaling")
+    fractions = settings.get("fractions", DEFAULT_FRACTIONS)
+    probes = settings.get("probes", ("linear", "aggregate-softmax"))
+    seeds = settings.get("seeds", 3)
+    corpus_ids = (config.analysis.get("scaling") or {}).get("corpora")
+    corpora = [corpus for corpus in prepared if not corpus_ids or corpus.corpus_id in corpus_ids]
+    tables = []
+    for model in config.analysis_models("scaling"):
+        for corpus in corpora:
+            for probe in probes:
+                for fraction in fractions:
+                    results, _ = probe_run(config, model, corpus, probe, seeds=seeds,
+                                           train_fraction=float(fraction))
+                    tables.append(results)
+    curves = pd.concat(tables, ignore_index=True)
+    write_csv_atomically(curves, table_path(config, "learning_curves"))
+    return curves
+
+
+def with_protocol(config: StudyConfig, protocol: str) -> StudyConfig:
+    """The same study under another split protocol (``speaker``: speaker-independent)."""
+    return dataclasses.replace(config, split_protocol=protocol)
+
+
+def protocol_gap(random_best: pd.DataFrame, speaker_best: pd.DataFrame) -> pd.DataFrame:
+    """Best-layer test accuracy under the random (paper) and speaker-independent splits."""
+    keys = ["corpus", "model", "probe"]
+    columns = keys + ["best_layer", "test_mean", "test_ci_low", "test_ci_high"]
+    table = random_best[columns].merge(speaker_best[columns], on=keys,
+                                       suffixes=("_random", "_speaker"))
+    table["gap"] = table["test_mean_random"] - table["test_mean_speaker"]
+    return table
+
+
+# --- notebook 08: cross-lingual transfer -----------------------------------------------------
+
+
+def transfer_study(config: StudyConfig) -> StudyConfig:
+    """The study restricted to the corpora and models of the profile's ``analysis.transfer``."""
+    return dataclasses.replace(config, corpora=config.analysis_corpora("transfer"),
+                               models=config.analysis_models("transfer"))
+
+
+def transfer(config: StudyConfig, prepared: list[PreparedCorpus], model: ModelSpec,
+             probe: str = "linear") -> pd.DataFrame:
+    """Train on every corpus, test on every other over their shared labels, at the best dev
+    layer of the training corpus and at the last layer (``serlib.transfer``); cached."""
+    import json
+
+    from serlib.store import atomic_write_text, cache_key, model_slug, read_complete_index
+    from serlib.transfer import transfer_matrix
+
+    settings = probe_settings(config, probe, config.analysis_settings("transfer"))
+    folders = {corpus.corpus_id: feature_folder(config, model, corpus.corpus_id) for corpus in prepared}
+    splits = {corpus.corpus_id: corpus.split_path for corpus in prepared}
+    key = cache_key({"features": [read_complete_index(folder)["cache_key"] for folder in folders.values()],
+                     "splits": [path.read_bytes().decode() for path in splits.values()],
+                     "probe": probe, **settings})
+    cache = config.work_dir / "transfer" / model_slug(model.model_id)
+    table_file, key_file = cache / f"{probe}.{split_name(config)}.csv", cache / f"{probe}.key.json"
+    if key_file.is_file() and json.loads(key_file.read_text()).get("cache_key") == key:
+        return pd.read_csv(table_file)
+    table = transfer_matrix(folders, splits, probe=probe, model=model.model_id, **settings)
+    key_file.unlink(missing_ok=True)
+    write_csv_atomically(table, table_file)
+    atomic_write_text(key_file, json.dumps({"cache_key": key}))
+    return table

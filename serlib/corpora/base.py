@@ -113,6 +113,14 @@ def audio_files(folder: Path, recursive: bool = False) -> list[Path]:
     )
 
 
+def matching_folders(root: Path, pattern: re.Pattern[str]) -> list[Path]:
+    """The sub-folders of ``root`` whose whole name matches ``pattern``, sorted (none if ``root``
+    is not a folder)."""
+    if not root.is_dir():
+        return []
+    return [path for path in sorted(root.iterdir()) if path.is_dir() and pattern.fullmatch(path.name)]
+
+
 def match_file_names(
     paths: Iterable[Path],
     pattern: re.Pattern[str],

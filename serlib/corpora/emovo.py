@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from serlib.corpora.base import Corpus, CorpusFile, Listing, audio_files, match_file_names
+from serlib.corpora.base import (Corpus, CorpusFile, Listing, audio_files, match_file_names,
+                                  matching_folders)
 
 FILE_NAME = re.compile(
     r"(?P<emotion>[a-z]{3})-(?P<actor>(?P<gender>[fm])\d)-(?P<sentence>[a-z]\d+)\.wav",
@@ -21,13 +22,7 @@ GENDERS = {"f": "female", "m": "male"}
 
 def list_files(root: Path) -> Listing:
     """Describe every wav in the actor folders from its file name."""
-    folders = (
-        [path for path in sorted(root.iterdir())
-         if path.is_dir() and ACTOR_FOLDER.fullmatch(path.name)]
-        if root.is_dir()
-        else []
-    )
-    paths = [path for folder in folders for path in audio_files(folder)]
+    paths = [path for folder in matching_folders(root, ACTOR_FOLDER) for path in audio_files(folder)]
     return match_file_names(paths, FILE_NAME, _describe)
 
 
