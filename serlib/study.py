@@ -319,27 +319,32 @@ def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, pro
     return results, weights
 
 
-def has_frames(config: StudyConfig, model: ModelSpec, corpus_id: str) -> bool:
-    """Whether the feature store of ``model`` on ``corpus_id`` kept frame-level features."""
-    from serlib.store import FRAMES_FILE
+def probe_applies(config: StudyConfig, model: ModelSpec, corpus_id: str, probe: str) -> bool:
+    """Whether ``probe`` can run on the store of ``model`` x ``corpus_id``: frame-level probes
+    need kept frames, probes that combine hidden states need more than one (the acoustic
+    baselines have no frames and a single "hidden state")."""
+    from serlib.probes import get_probe_kind
+    from serlib.store import FRAMES_FILE, read_complete_index
 
-    return (feature_folder(config, model, corpus_id) / FRAMES_FILE).is_file()
+    kind = get_probe_kind(probe)
+    folder = feature_folder(config, model, corpus_id)
+    if kind.input == "frames" and not (folder / FRAMES_FILE).is_file():
+        return False
+    index = read_complete_index(folder) or {}
+    return kind.scope == "per_layer" or index.get("layers", 2) > 1
 
 
 def probe_all(config: StudyConfig, prepared: list[PreparedCorpus], probe: str,
               **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One probe over every model x corpus of the profile; tables also written to results.
 
-    Frame-level probes skip stores without frames (acoustic baselines have none). Jobs run
-    where the profile's ``execution:`` section says.
+    Pairs the probe does not apply to are skipped (:func:`probe_applies`). Jobs run where the
+    profile's ``execution:`` section says.
     """
-    from serlib.probes import get_probe_kind
-
-    needs_frames = get_probe_kind(probe).input == "frames"
     jobs = [JobSpec(f"probe {probe} {model.model_id} x {corpus.corpus_id}", probe_run,
                     (config, model, corpus, probe), overrides)
             for model in config.models for corpus in prepared
-            if not needs_frames or has_frames(config, model, corpus.corpus_id)]
+            if probe_applies(config, model, corpus.corpus_id, probe)]
     pairs = run_jobs(jobs, config.execution, config.work_dir / "jobs")
     results = pd.concat([pair[0] for pair in pairs], ignore_index=True)
     weights = pd.concat([pair[1] for pair in pairs], ignore_index=True)

@@ -471,6 +471,9 @@ def run_probe(feature_dir: str | Path, split_csv: str | Path, probe: str = "line
                             standardize=standardize)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(seed) for seed in seeds]
     group_ids, layer_labels = group_ids_for(kind, folder.num_hidden_states)
+    if not group_ids or (kind.scope != "per_layer" and folder.num_hidden_states < 2):
+        raise SerlibError(f"probe {probe!r} combines hidden states, but {folder.path} has "
+                          f"{folder.num_hidden_states}; use a per-layer probe (linear, softmax)")
     inputs = ProbeInputs(folder, kind, resolve_device(config.device),
                          split.rows["train"] if standardize else None)
     result_rows, weight_rows = [], []

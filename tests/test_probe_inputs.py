@@ -1,4 +1,4 @@
-"""Standardising probe inputs with training-split statistics only."""
+"""What the probes are fed: standardised inputs, and which stores a probe applies to."""
 
 from __future__ import annotations
 
@@ -53,3 +53,15 @@ def torch_device():
     import torch
 
     return torch.device("cpu")
+
+
+def test_probes_that_combine_layers_refuse_a_single_hidden_state(tmp_path):
+    import pytest
+
+    from serlib.errors import SerlibError
+
+    folder_path, split_csv = write_planted_store(tmp_path / "acoustic", hidden_states=1,
+                                                 informative_layer=0)
+    for probe in ("cumulative", "aggregate-softmax"):
+        with pytest.raises(SerlibError, match="has 1; use a per-layer probe"):
+            run_probe(folder_path, split_csv, probe=probe, seeds=1, epochs=1)
