@@ -338,12 +338,15 @@ def probe_all(config: StudyConfig, prepared: list[PreparedCorpus], probe: str,
               **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One probe over every model x corpus of the profile; tables also written to results.
 
-    Pairs the probe does not apply to are skipped (:func:`probe_applies`). Jobs run where the
-    profile's ``execution:`` section says.
+    Pairs the probe does not apply to are skipped (:func:`probe_applies`), and so are models
+    not listed in the profile's ``probes.per_probe.<probe>.models`` where that list is given.
+    Jobs run where the profile's ``execution:`` section says.
     """
+    only_models = ((config.probes.get("per_probe") or {}).get(probe) or {}).get("models")
+    models = [model for model in config.models if not only_models or model.model_id in only_models]
     jobs = [JobSpec(f"probe {probe} {model.model_id} x {corpus.corpus_id}", probe_run,
                     (config, model, corpus, probe), overrides)
-            for model in config.models for corpus in prepared
+            for model in models for corpus in prepared
             if probe_applies(config, model, corpus.corpus_id, probe)]
     pairs = run_jobs(jobs, config.execution, config.work_dir / "jobs")
     results = pd.concat([pair[0] for pair in pairs], ignore_index=True)
