@@ -169,10 +169,14 @@ def controls_plot(best: pd.DataFrame, chance: dict | None = None, title: str = "
     model learnt from; majority-class level as a dashed line."""
     order = sorted(best["model"].unique(), key=lambda model: (best.loc[best["model"] == model, "pretraining"].iloc[0], model))
     corpora = list(dict.fromkeys(best["corpus"]))
-    figure, axes = plt.subplots(1, len(corpora), figsize=(2.2 + 0.45 * len(order) * len(corpora), 3.8),
-                                squeeze=False, sharey=True)
+    columns = min(3, len(corpora))
+    rows_of_panels = -(-len(corpora) // columns)
+    figure, axes = plt.subplots(rows_of_panels, columns, squeeze=False, sharey=True,
+                                figsize=(2.2 + 0.45 * len(order) * columns, 4.2 * rows_of_panels))
     palette = dict(zip(sorted(best["pretraining"].unique()), sns.color_palette("deep")))
-    for axis, corpus in zip(axes[0], corpora):
+    for axis in axes.flat[len(corpora):]:
+        axis.set_visible(False)
+    for axis, corpus in zip(axes.flat, corpora):
         rows = best[best["corpus"] == corpus].set_index("model").reindex(order).dropna(subset=["test_mean"])
         errors = [rows["test_mean"] - rows["test_ci_low"], rows["test_ci_high"] - rows["test_mean"]]
         axis.bar(range(len(rows)), rows["test_mean"], yerr=errors, capsize=2,
@@ -181,7 +185,8 @@ def controls_plot(best: pd.DataFrame, chance: dict | None = None, title: str = "
         axis.set_title(corpus, fontsize="small")
         if chance and corpus in chance:
             axis.axhline(chance[corpus], color="0.4", linestyle="--", linewidth=1)
-    axes[0][0].set_ylabel("best-layer test accuracy")
+    for axis in axes[:, 0]:
+        axis.set_ylabel("best-layer test accuracy")
     handles = [matplotlib.patches.Patch(color=color, label=group) for group, color in palette.items()]
     axes[0][-1].legend(handles=handles, bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
     figure.suptitle(title)
