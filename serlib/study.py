@@ -5,7 +5,14 @@ Each function takes the :class:`~serlib.config.StudyConfig` and runs one stage f
 
 - :func:`preflight` lists everything a profile needs that is missing, before any work starts;
 - :func:`prepare_corpora` writes each corpus's manifest and split (notebook 01);
-- :func:`corpus_summary` tabulates utterances, speakers, labels and hours per corpus.
+- :func:`extract_all` fills the feature store for every model x corpus (notebook 02);
+- :func:`probe_all` trains one probe for every model x corpus, cached (notebooks 03-05);
+- :func:`layer_selection`, :func:`learning_curves`, :func:`with_protocol` (notebook 07) and
+  :func:`transfer` (notebook 08) answer the questions beyond the paper.
+
+Results tables go to ``results/<profile>/tables/`` (:func:`table_path`); caches to
+``work/<profile>/``. The work of :func:`extract_all` and :func:`probe_all` runs as one job per
+model x corpus through :mod:`serlib.execution` (in-process, or a SLURM array).
 """
 
 from __future__ import annotations
