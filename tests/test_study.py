@@ -29,7 +29,11 @@ def test_every_shipped_profile_loads():
     assert [spec.model_id for spec in paper.models][:8] == [
         "wav2vec2-base", "wav2vec2-large", "wav2vec2-large-960h", "xlsr-53", "xls-r-300m",
         "hubert-base", "hubert-large", "hubert-large-ft"]
-    assert load_config("real-small").models[0].model_id == "whisper-base"
+    real_small = load_config("real-small")
+    assert real_small.models[0].model_id == "whisper-base"
+    # a random-init control of a local model resolves the folder relative to the repository
+    control = real_small.model("whisper-base-random-init").source
+    assert control.startswith("random:/") and control.endswith("whisper-base")
 
 
 def test_unknown_profile_names_the_known_ones():
