@@ -73,6 +73,7 @@ def comparison_table(results: pd.DataFrame, single_probe: str = "linear",
         rows.append({
             "corpus": best_row["corpus"], "language": best_row["language"], "model": best_row["model"],
             "best_layer": best_row["best_layer"], "layer_fraction": best_row["layer_fraction"],
+            "best_layer_dev_accuracy": best_row["dev_mean"],
             "best_layer_accuracy": best_row["test_mean"], "best_layer_std": best_row["test_std"],
             "aggregate_accuracy": aggregate_mean, "aggregate_std": aggregate_std,
             "relative_error_reduction": ((error_aggregate - error_best) / error_aggregate
@@ -87,6 +88,19 @@ def reference_levels(split_csv: str | Path) -> pd.DataFrame:
     return pd.DataFrame([{"split": name, "majority_accuracy": majority_class_accuracy(part["label"]),
                           "chance_accuracy": chance_accuracy(part["label"])}
                          for name, part in table.groupby("split", sort=True)])
+
+
+def best_single_layer_comparison(results: pd.DataFrame, single_probes=("linear", "dense"),
+                                 aggregate_probe: str = "aggregate") -> pd.DataFrame:
+    """:func:`comparison_table` with, per corpus x model, the single-layer probe (of
+    ``single_probes``) whose dev-chosen layer has the best DEV accuracy: the paper's "best
+    single layer" against its aggregation, chosen without looking at test."""
+    tables = [comparison_table(results, single_probe=probe, aggregate_probe=aggregate_probe)
+              .assign(single_probe=probe)
+              for probe in single_probes if (results["probe"] == probe).any()]
+    combined = pd.concat(tables, ignore_index=True).dropna(subset=["aggregate_accuracy"])
+    chosen = combined.groupby(["corpus", "model"])["best_layer_dev_accuracy"].idxmax()
+    return combined.loc[chosen].reset_index(drop=True)
 
 
 def headline(comparison: pd.DataFrame) -> pd.DataFrame:
