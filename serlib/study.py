@@ -18,6 +18,8 @@ model x corpus through :mod:`serlib.execution` (in-process, or a SLURM array).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -290,9 +292,6 @@ def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, pro
     The cache is keyed by the feature store's key, the split file's content and the probe's
     settings; any change retrains. Files are written atomically.
     """
-    import hashlib
-    import json
-
     from serlib.store import atomic_write_text, cache_key, model_slug, read_complete_index
     from serlib.train import run_probe
 
@@ -474,8 +473,6 @@ def transfer(config: StudyConfig, prepared: list[PreparedCorpus], model: ModelSp
              probe: str = "linear") -> pd.DataFrame:
     """Train on every corpus, test on every other over their shared labels, at the best dev
     layer of the training corpus and at the last layer (``serlib.transfer``); cached."""
-    import json
-
     from serlib.store import atomic_write_text, cache_key, model_slug, read_complete_index
     from serlib.transfer import transfer_matrix
 
