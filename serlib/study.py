@@ -285,6 +285,38 @@ def probe_label(config: StudyConfig, probe: str, **overrides) -> str:
     return f"{probe}-standardized" if standardize else f"{probe}-raw"
 
 
+def finished_index(config: StudyConfig, model: ModelSpec, corpus_id: str) -> dict:
+    """The ``index.json`` of a finished feature store; a clear error when there is none."""
+    from serlib.store import read_complete_index
+
+    features = feature_folder(config, model, corpus_id)
+    index = read_complete_index(features)
+    if index is None:
+        raise SerlibError(f"no finished features in {features}; run notebook 02 "
+                          f"(or `serlib extract`) for {model.model_id} on {corpus_id} first")
+    return index
+
+
+def cached_tables(cache: Path, stem: str, key: str, compute, names: tuple[str, ...] = ("",),
+                  record: dict | None = None, dtypes: dict | None = None) -> list[pd.DataFrame]:
+    """The tables ``cache/<stem><name>.csv`` (read with ``dtypes``) when
+    ``cache/<stem>.key.json`` holds ``key``; otherwise ``compute()`` (one table per name),
+    written atomically, the key file last, so a half-written set is never taken as complete.
+    ``record`` adds fields to the key file."""
+    from serlib.store import atomic_write_text
+
+    paths = [cache / f"{stem}{name}.csv" for name in names]
+    key_path = cache / f"{stem}.key.json"
+    if key_path.is_file() and json.loads(key_path.read_text()).get("cache_key") == key:
+        return [pd.read_csv(path, dtype=dtypes) for path in paths]
+    tables = compute()
+    key_path.unlink(missing_ok=True)
+    for table, path in zip(tables, paths):
+        write_csv_atomically(table, path)
+    atomic_write_text(key_path, json.dumps({"cache_key": key, **(record or {})}, indent=2))
+    return tables
+
+
 def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, probe: str,
               **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Results and layer weights of one probe on one model x corpus, cached in the work dir.
@@ -292,35 +324,29 @@ def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, pro
     The cache is keyed by the feature store's key, the split file's content and the probe's
     settings; any change retrains. Files are written atomically.
     """
-    from serlib.store import atomic_write_text, cache_key, model_slug, read_complete_index
+    from serlib.store import cache_key, model_slug
     from serlib.train import run_probe
 
     settings = probe_settings(config, probe, overrides)
-    features = feature_folder(config, model, corpus.corpus_id)
-    index = read_complete_index(features)
-    if index is None:
-        raise SerlibError(f"no finished features in {features}; run notebook 02 "
-                          f"(or `serlib extract`) for {model.model_id} on {corpus.corpus_id} first")
+    index = finished_index(config, model, corpus.corpus_id)
     key = cache_key({"features": index["cache_key"], "probe": probe, **settings,
                      "split_sha256": hashlib.sha256(corpus.split_path.read_bytes()).hexdigest()})
-    cache = config.work_dir / "probes" / model_slug(model.model_id) / corpus.corpus_id
     label = probe_label(config, probe, **overrides)
     stem = f"{label}.{split_name(config)}"
     if settings.get("train_fraction") is not None:
         stem += f".train{settings['train_fraction']:g}"
-    results_path, weights_path, key_path = (cache / f"{stem}.csv", cache / f"{stem}.weights.csv",
-                                            cache / f"{stem}.key.json")
-    if key_path.is_file() and json.loads(key_path.read_text()).get("cache_key") == key:
-        return pd.read_csv(results_path, dtype={"layer": str}), pd.read_csv(weights_path)
-    results, weights = run_probe(features, corpus.split_path, probe=probe,
-                                 corpus=corpus.corpus_id, model=model.model_id,
-                                 language=corpus.language, **settings)
-    results["probe"] = label
-    weights["probe"] = label
-    key_path.unlink(missing_ok=True)  # the key is written last: it marks the pair complete
-    write_csv_atomically(results, results_path)
-    write_csv_atomically(weights, weights_path)
-    atomic_write_text(key_path, json.dumps({"cache_key": key, **settings}, indent=2))
+
+    def train() -> list[pd.DataFrame]:
+        results, weights = run_probe(feature_folder(config, model, corpus.corpus_id),
+                                     corpus.split_path, probe=probe, corpus=corpus.corpus_id,
+                                     model=model.model_id, language=corpus.language, **settings)
+        results["probe"] = label
+        weights["probe"] = label
+        return [results, weights]
+
+    cache = config.work_dir / "probes" / model_slug(model.model_id) / corpus.corpus_id
+    results, weights = cached_tables(cache, stem, key, train, names=("", ".weights"),
+                                     record=settings, dtypes={"layer": str})
     results["layer"] = results["layer"].astype(str)
     return results, weights
 
@@ -411,12 +437,12 @@ def layer_selection(config: StudyConfig, prepared: list[PreparedCorpus],
     """Each criterion's chosen layer per model x corpus against the test-best (oracle) layer."""
     from serlib import layer_selection as selection
 
+    models = layered_models(config)
     scores = [selection.cheap_criterion_scores(feature_folder(config, model, corpus.corpus_id),
                                                corpus.split_path, corpus=corpus.corpus_id,
                                                model=model.model_id)
-              for model in layered_models(config) for corpus in prepared]
-    layered = linear_results[linear_results["model"].isin(
-        [model.model_id for model in layered_models(config)])]
+              for model in models for corpus in prepared]
+    layered = linear_results[linear_results["model"].isin([model.model_id for model in models])]
     scores.append(selection.dev_probe_scores(layered))
     return selection.evaluate_selection(layered, pd.concat(scores, ignore_index=True))
 
@@ -473,21 +499,17 @@ def transfer(config: StudyConfig, prepared: list[PreparedCorpus], model: ModelSp
              probe: str = "linear") -> pd.DataFrame:
     """Train on every corpus, test on every other over their shared labels, at the best dev
     layer of the training corpus and at the last layer (``serlib.transfer``); cached."""
-    from serlib.store import atomic_write_text, cache_key, model_slug, read_complete_index
+    from serlib.store import cache_key, model_slug
     from serlib.transfer import transfer_matrix
 
     settings = probe_settings(config, probe, config.analysis_settings("transfer"))
     folders = {corpus.corpus_id: feature_folder(config, model, corpus.corpus_id) for corpus in prepared}
     splits = {corpus.corpus_id: corpus.split_path for corpus in prepared}
-    key = cache_key({"features": [read_complete_index(folder)["cache_key"] for folder in folders.values()],
+    key = cache_key({"features": [finished_index(config, model, corpus.corpus_id)["cache_key"]
+                                  for corpus in prepared],
                      "splits": [path.read_bytes().decode() for path in splits.values()],
                      "probe": probe, **settings})
     cache = config.work_dir / "transfer" / model_slug(model.model_id)
-    table_file, key_file = cache / f"{probe}.{split_name(config)}.csv", cache / f"{probe}.key.json"
-    if key_file.is_file() and json.loads(key_file.read_text()).get("cache_key") == key:
-        return pd.read_csv(table_file)
-    table = transfer_matrix(folders, splits, probe=probe, model=model.model_id, **settings)
-    key_file.unlink(missing_ok=True)
-    write_csv_atomically(table, table_file)
-    atomic_write_text(key_file, json.dumps({"cache_key": key}))
+    [table] = cached_tables(cache, f"{probe}.{split_name(config)}", key, lambda: [
+        transfer_matrix(folders, splits, probe=probe, model=model.model_id, **settings)])
     return table
