@@ -9,4 +9,4 @@ if [ -x .venv/bin/python ]; then
 else
     python=python3
 fi
-exec "$python" -m serlib.runner "$@"
+exec "$python" -m serlib.cli.run_all "$@"

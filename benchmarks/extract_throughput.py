@@ -27,10 +27,10 @@ import soundfile
 import torch
 import transformers
 
-from serlib.audio import load_audio
-from serlib.extract import extract_features
-from serlib.models import LoadedModel, load_model, random_model_from_config
-from serlib.store import load_pooled
+from serlib.data.audio import load_audio
+from serlib.features.extract import extract_features
+from serlib.features.models import LoadedModel, load_model, random_model_from_config
+from serlib.features.store import load_pooled
 
 SHARED_DIR = Path(os.environ.get("SERLIB_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 SAMPLE_RATE = 16000

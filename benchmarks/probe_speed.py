@@ -4,7 +4,7 @@ Times the paper's "linear" probe (mean-pooled -> Linear(D,128) -> ReLU -> Linear
 random features shaped like a large model on EmoDB (535 utterances x 25 hidden states x 1024,
 7 classes, 60/20/20 split, 30 epochs, batch 32, 5 seeds) and prints
 
-- seconds for the batched all-layer trainer (serlib.train) and for a layer-by-layer loop
+- seconds for the batched all-layer trainer (serlib.probing.train) and for a layer-by-layer loop
   (the same trainer, one hidden state per pass),
 - the arithmetic floor: counted multiply-adds of the matrix products (forward and weight
   gradient of Linear(D,128) on every training utterance, forward on dev+test after every
@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from serlib.probes import PAPER_MLP_HIDDEN, get_probe_kind
-from serlib.train import (FeatureFolder, LabelledSplit, ProbeInputs, TrainingConfig, fit_groups,
+from serlib.probing.probes import PAPER_MLP_HIDDEN, get_probe_kind
+from serlib.probing.train import (FeatureFolder, LabelledSplit, ProbeInputs, TrainingConfig, fit_groups,
                           load_feature_folder)
 
 

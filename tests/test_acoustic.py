@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 from conftest import write_wav
-from serlib.acoustic import extract_acoustic_features, is_acoustic, plan_chunks
-from serlib.acoustic_features import deltas, get_feature_set, pitch_track
+from serlib.features.acoustic import extract_acoustic_features, is_acoustic, plan_chunks
+from serlib.features.acoustic_features import deltas, get_feature_set, pitch_track
 from serlib.cli import main
-from serlib.errors import SerlibError
-from serlib.extract import extract_features
-from serlib.models import load_model
-from serlib.store import load_pooled
+from serlib.common.errors import SerlibError
+from serlib.features.extract import extract_features
+from serlib.features.models import load_model
+from serlib.features.store import load_pooled
 
 FREQUENCIES = (120.0, 200.0, 250.0, 160.0, 320.0)
 

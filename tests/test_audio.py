@@ -1,4 +1,4 @@
-"""serlib.audio: mono 16 kHz float32 output and the checks on bad files."""
+"""serlib.data.audio: mono 16 kHz float32 output and the checks on bad files."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import soundfile
 from conftest import write_wav
 
-from serlib.audio import audio_info, load_audio
-from serlib.errors import SerlibError
+from serlib.data.audio import audio_info, load_audio
+from serlib.common.errors import SerlibError
 
 
 def test_stereo_is_downmixed_by_mean(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from conftest import write_wav
 
 from serlib import cli
-from serlib.corpora import MANIFEST_COLUMNS
+from serlib.data.corpora import MANIFEST_COLUMNS
 
 
 def make_emodb(root):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import write_wav
 
-from serlib.corpora import (
+from serlib.data.corpora import (
     CANONICAL_LABELS,
     MANIFEST_COLUMNS,
     build_manifest,
@@ -18,8 +18,8 @@ from serlib.corpora import (
     get_corpus,
     write_manifest,
 )
-from serlib.corpora.manifest import read_manifest
-from serlib.errors import SerlibError
+from serlib.data.corpora.manifest import read_manifest
+from serlib.common.errors import SerlibError
 
 
 def make_tree(root: Path, relative_paths: list[str]) -> Path:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from serlib.errors import SerlibError
-from serlib.execution import JobSpec, make_executor, run_jobs, submit_jobs, submitit_parameters
+from serlib.common.errors import SerlibError
+from serlib.study.execution import JobSpec, make_executor, run_jobs, submit_jobs, submitit_parameters
 
 TESTS_DIR = Path(__file__).resolve().parent
 SLURM_SETTINGS = {"backend": "slurm", "partition": "gpu", "gpus_per_node": 1, "cpus_per_task": 8,

@@ -12,10 +12,10 @@ import torch
 
 from conftest import write_wav
 from serlib.cli import main
-from serlib.errors import SerlibError
-from serlib.extract import extract_features, plan_batches, pool_hidden_states
-from serlib.models import TINY_RANDOM_CONFIGS
-from serlib.store import FrameReader, load_pooled
+from serlib.common.errors import SerlibError
+from serlib.features.extract import extract_features, plan_batches, pool_hidden_states
+from serlib.features.models import TINY_RANDOM_CONFIGS
+from serlib.features.store import FrameReader, load_pooled
 
 # Durations in seconds: mixed lengths, plus two pairs of equal length (batchable for group norm).
 CLIP_SECONDS = (0.3, 0.55, 0.55, 0.8, 1.0, 1.0)

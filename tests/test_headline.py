@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from serlib import analysis, paper_reference
+from serlib.report import analysis
+from serlib.report import paper_reference
 
 
 def rows(probe, layer, dev, test, corpus="c", model="m"):

@@ -7,9 +7,9 @@ import pytest
 
 from planted_features import write_planted_store
 from serlib import cli
-from serlib.analysis import best_layer_by_dev
-from serlib.errors import SerlibError
-from serlib.layer_selection import (CHEAP_CRITERIA, cheap_criterion_scores, chosen_layers,
+from serlib.probing.summary import best_layer_by_dev
+from serlib.common.errors import SerlibError
+from serlib.probing.layer_selection import (CHEAP_CRITERIA, cheap_criterion_scores, chosen_layers,
                                     dev_probe_scores, evaluate_selection, fisher_ratio,
                                     selection_summary)
 
@@ -77,14 +77,6 @@ def test_unknown_criterion_and_missing_probe_rows_are_explained(planted):
         cheap_criterion_scores(*planted, criteria=["entropy"])
     with pytest.raises(SerlibError, match="no dev accuracy rows of probe 'linear'"):
         dev_probe_scores(results_table({0: [0.5]}, {0: [0.5]}, probe="softmax"))
-
-
-@pytest.fixture(autouse=True)
-def best_layer_command(monkeypatch):
-    """The best-layer command registered with the CLI (whether or not cli.py lists it yet)."""
-    module = "serlib.commands.best_layer"
-    if module not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, module))
 
 
 def test_cli_prints_the_chosen_layer_last(planted, capsys):

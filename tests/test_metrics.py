@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from serlib import metrics
+from serlib.probing import metrics
 
 TRUE = np.array([0, 0, 0, 1, 1, 2])
 PREDICTED = np.array([0, 0, 1, 1, 2, 2])

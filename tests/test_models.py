@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from serlib.errors import SerlibError
-from serlib.models import MODEL_REGISTRY, TINY_RANDOM_CONFIGS, load_model, model_fingerprint
+from serlib.common.errors import SerlibError
+from serlib.features.models import MODEL_REGISTRY, TINY_RANDOM_CONFIGS, load_model, model_fingerprint
 
 PAPER_MODEL_IDS = {
     "facebook/wav2vec2-base", "facebook/wav2vec2-large", "facebook/wav2vec2-large-960h",

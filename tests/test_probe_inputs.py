@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from planted_features import write_planted_store
-from serlib.probes import get_probe_kind
-from serlib.train import (ProbeInputs, feature_statistics, join_split, load_feature_folder,
+from serlib.probing.kinds import get_probe_kind
+from serlib.probing.train import (ProbeInputs, feature_statistics, join_split, load_feature_folder,
                           run_probe, streaming_statistics)
 
 
@@ -58,7 +58,7 @@ def torch_device():
 def test_probes_that_combine_layers_refuse_a_single_hidden_state(tmp_path):
     import pytest
 
-    from serlib.errors import SerlibError
+    from serlib.common.errors import SerlibError
 
     folder_path, split_csv = write_planted_store(tmp_path / "acoustic", hidden_states=1,
                                                  informative_layer=0)

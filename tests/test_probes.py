@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from serlib.errors import SerlibError
-from serlib.paper_reference import load_paper_results
-from serlib.probes import (PROBE_KINDS, CumulativeSoftmaxProbe, DenseHead, PaperMLPProbe,
-                           get_probe_kind, group_init_seed)
+from serlib.common.errors import SerlibError
+from serlib.report.paper_reference import load_paper_results
+from serlib.probing.kinds import PROBE_KINDS, get_probe_kind
+from serlib.probing.probes import CumulativeSoftmaxProbe, DenseHead, PaperMLPProbe, group_init_seed
 
 HIDDEN_STATES, DIM, CLASSES, BATCH, FRAMES = 5, 12, 3, 4, 6
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from serlib.models import TINY_RANDOM_CONFIGS, load_model
+from serlib.features.models import TINY_RANDOM_CONFIGS, load_model
 
 
 def test_random_copy_of_a_local_float16_model_runs_in_float32(tmp_path):

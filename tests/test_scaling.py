@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from planted_features import write_planted_store
-from serlib.errors import SerlibError
-from serlib.scaling import learning_curve_summary, learning_curves
-from serlib.train import (RESULT_COLUMNS, LabelledSplit, join_split, load_feature_folder, run_probe,
+from serlib.common.errors import SerlibError
+from serlib.probing.scaling import learning_curve_summary, learning_curves
+from serlib.probing.train import (RESULT_COLUMNS, LabelledSplit, join_split, load_feature_folder, run_probe,
                           subsample_train)
 
 

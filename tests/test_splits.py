@@ -1,13 +1,13 @@
-"""serlib.splits: stratified random split, speaker split, speaker folds, saved split files."""
+"""serlib.data.splits: stratified random split, speaker split, speaker folds, saved split files."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from serlib.corpora import write_manifest
-from serlib.errors import SerlibError
-from serlib.splits import (
+from serlib.data.corpora import write_manifest
+from serlib.common.errors import SerlibError
+from serlib.data.splits import (
     folds_path,
     load_or_create_folds,
     load_or_create_split,

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serlib.errors import SerlibError
-from serlib.store import (
+from serlib.common.errors import SerlibError
+from serlib.features.store import (
     Chunk,
     PartialWork,
     load_pooled,

@@ -6,9 +6,11 @@ import textwrap
 
 import pytest
 
-from serlib import runner, study
-from serlib.config import expand_environment, load_config
-from serlib.errors import SerlibError
+from serlib import study
+from serlib.cli import run_all
+from serlib.study import checks, runner
+from serlib.study.config import expand_environment, load_config
+from serlib.common.errors import SerlibError
 
 
 def test_environment_references_expand_with_defaults(monkeypatch):
@@ -43,7 +45,7 @@ def test_unknown_profile_names_the_known_ones():
 def test_paper_profile_without_data_lists_every_missing_root(monkeypatch):
     for name in ("EMODB", "SHEMO", "AESDD", "EMOVO", "CAFE", "RAVDESS", "IEMOCAP"):
         monkeypatch.delenv(f"SERLIB_{name}_ROOT", raising=False)
-    monkeypatch.setattr(study, "_hub_reachable", lambda timeout_s=3.0: False)
+    monkeypatch.setattr(checks, "_hub_reachable", lambda timeout_s=3.0: False)
     problems = study.preflight(load_config("paper"))
     missing_roots = [p for p in problems if "root not set" in p]
     assert len(missing_roots) == 7
@@ -55,9 +57,9 @@ def test_paper_profile_without_data_lists_every_missing_root(monkeypatch):
 
 def test_run_all_stops_before_any_notebook_when_data_is_missing(monkeypatch, capsys):
     monkeypatch.delenv("SERLIB_EMODB_ROOT", raising=False)
-    monkeypatch.setattr(study, "_hub_reachable", lambda timeout_s=3.0: False)
-    monkeypatch.setattr(runner, "execute_notebook", lambda *a, **k: pytest.fail("ran a notebook"))
-    assert runner.main(["paper"]) == 2
+    monkeypatch.setattr(checks, "_hub_reachable", lambda timeout_s=3.0: False)
+    monkeypatch.setattr(run_all, "execute_notebook", lambda *a, **k: pytest.fail("ran a notebook"))
+    assert run_all.main(["paper"]) == 2
     assert "SERLIB_EMODB_ROOT" in capsys.readouterr().err
 
 
@@ -72,7 +74,7 @@ def test_notebook_selection_by_number(tmp_path):
 
 
 def test_prepare_corpora_writes_manifest_and_reuses_split(tmp_path, monkeypatch):
-    from serlib.synthetic import generate_synthetic_corpus
+    from serlib.data.synthetic import generate_synthetic_corpus
 
     generate_synthetic_corpus(tmp_path / "synthetic", languages=["it"])
     profile = tmp_path / "tiny.yaml"

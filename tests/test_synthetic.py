@@ -14,11 +14,11 @@ from sklearn.model_selection import LeaveOneGroupOut, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from serlib import synthetic
+from serlib.data import synthetic
 from serlib.cli import main
-from serlib.corpora.manifest import build_manifest
-from serlib.corpora.synthetic import list_files
-from serlib.errors import SerlibError
+from serlib.data.corpora.manifest import build_manifest
+from serlib.data.corpora.synthetic import list_files
+from serlib.common.errors import SerlibError
 
 LANGUAGES = ("de", "fa")  # one Latin-script and one Arabic-script language keep the tests fast
 CLIPS_PER_SPEAKER = 6 * 3  # emotions x sentences

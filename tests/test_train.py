@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from serlib import analysis, cli
-from serlib.metrics import accuracy
-from serlib.probes import get_probe_kind
-from serlib.train import (ProbeInputs, TrainingConfig, _fit_autograd, _fit_paper_mlp,
+from serlib import cli
+from serlib.report import analysis
+from serlib.probing.metrics import accuracy
+from serlib.probing.kinds import get_probe_kind
+from serlib.probing.train import (ProbeInputs, TrainingConfig, _fit_autograd, _fit_paper_mlp,
                           best_dev_epochs, fit_groups, join_split, load_feature_folder, run_probe)
 
 HIDDEN_STATES, DIM, CLASSES, UTTERANCES = 4, 16, 3, 60

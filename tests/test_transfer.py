@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from planted_features import write_planted_store
-from serlib.errors import SerlibError
-from serlib.train import LabelledSplit, join_split, load_feature_folder
-from serlib.transfer import (TRANSFER_COLUMNS, restrict_to_labels, transfer_drop, transfer_matrix,
+from serlib.common.errors import SerlibError
+from serlib.probing.train import LabelledSplit, join_split, load_feature_folder
+from serlib.probing.transfer import (TRANSFER_COLUMNS, restrict_to_labels, transfer_drop, transfer_matrix,
                              transfer_pair)
 
 

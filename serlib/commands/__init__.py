@@ -1,1 +1,0 @@
-"""Sub-commands of the serlib command line, one module each."""

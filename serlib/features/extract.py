@@ -1,0 +1,341 @@
+"""The per-layer feature extraction engine: batched, cached, resumable.
+
+:func:`extract_features` runs a speech model over every utterance of a manifest and stores,
+per utterance, every hidden state pooled over its valid frames (``serlib.features.store`` describes the
+files). How it stays correct and fast:
+
+- Utterances are sorted by duration and grouped into batches of at most ``batch_seconds`` of
+  (padded) audio. Models whose conv encoder uses group norm (wav2vec2-base, HuBERT base,
+  WavLM base-plus: ``feat_extract_norm == "group"``) change valid frames under zero padding, so
+  their batches hold only utterances of exactly equal length; the other families get attention
+  masks. Every utterance thus gets the features it would get alone.
+- Pooling uses the valid frames only (counts from the model's own output-length formula).
+- The cache key covers the model id, its weights fingerprint, the manifest content, pooling,
+  sample rate, compute dtype and (Whisper) window: a changed input never reuses old features.
+- Each finished batch is stored at once as a chunk in ``.partial/``; a killed run resumes and
+  recomputes only unfinished batches (batches are formed the same way every time).
+- Default compute dtype: bfloat16 autocast (CPU and GPU, float16 on GPUs without bfloat16);
+  ``dtype="float32"`` is the exact mode.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from serlib import __version__
+from serlib.data.audio import load_audio
+from serlib.common.errors import SerlibError
+from serlib.features.models import (
+    SAMPLE_RATE,
+    WHISPER_FAMILY,
+    WHISPER_WINDOWS,
+    LoadedModel,
+    describe,
+    load_model,
+    model_fingerprint,
+)
+from serlib.features.acoustic import extract_acoustic_features, is_acoustic
+from serlib.features.registry import DEVICES, DTYPES, POOLINGS
+from serlib.features.runs import (
+    MIN_UTTERANCE_SECONDS,
+    BatchDone,
+    ExtractionResult,
+    corpus_name_of,
+    read_manifest,
+)
+from serlib.features.store import (
+    STORE_FORMAT_VERSION,
+    Chunk,
+    cache_key,
+    is_finished,
+    manifest_sha256,
+    resume_store,
+    store_folder,
+)
+
+WHISPER_WINDOW_SECONDS = 30.0
+#: Default batch budgets in seconds of padded audio. On the CPU batching gains little (the
+#: speed comes from bfloat16); on a GPU large batches are where the speed is.
+DEFAULT_BATCH_SECONDS = {"cpu": 16.0, "cuda": 240.0}
+LAYER_NUMBERING = "0 = input to transformer block 1; k = output of block k (no final layer norm)"
+
+
+def resolve_device(device: str) -> torch.device:
+    if device not in DEVICES:
+        raise SerlibError(f"unknown device {device!r}; use one of {DEVICES}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SerlibError("device 'cuda' asked for but no CUDA GPU is available; use --device cpu")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> str:
+    """``auto`` -> bfloat16 (float16 on GPUs without bfloat16 support)."""
+    if dtype not in DTYPES:
+        raise SerlibError(f"unknown dtype {dtype!r}; use one of {DTYPES}")
+    if dtype != "auto":
+        return dtype
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return "float16"
+    return "bfloat16"
+
+
+def plan_batches(
+    durations: np.ndarray, budget_seconds: float, cost_seconds: float | None = None,
+    equal_lengths_only: bool = False,
+) -> list[np.ndarray]:
+    """Group row indices into batches, shortest first, within a padded-audio budget.
+
+    A batch's cost is (its longest duration or ``cost_seconds``) x its size. With
+    ``equal_lengths_only``, a batch never mixes different durations. The plan depends only on
+    ``durations``, so an interrupted run re-forms the same batches when it resumes.
+    """
+    order = np.argsort(durations, kind="stable")
+    batches: list[list[int]] = []
+    for row in order:
+        duration = float(durations[row])
+        per_item = cost_seconds if cost_seconds is not None else duration
+        current = batches[-1] if batches else None
+        if current is not None:
+            fits = per_item * (len(current) + 1) <= budget_seconds
+            same_length = durations[current[0]] == duration
+            if fits and (same_length or not equal_lengths_only):
+                current.append(int(row))
+                continue
+        batches.append([int(row)])
+    return [np.array(batch, dtype=np.int64) for batch in batches]
+
+
+def pool_hidden_states(
+    hidden_states: torch.Tensor, valid_frames: list[int], pooling: str
+) -> np.ndarray:
+    """``[B, L+1, T, D]`` -> ``[B, L+1, D]`` (mean) or ``[B, L+1, 2D]`` (mean, then std).
+
+    Only the first ``valid_frames[b]`` frames of utterance b count. The std is the population
+    standard deviation (0 for a single frame).
+    """
+    hidden_states = hidden_states.float()
+    frame_index = torch.arange(hidden_states.shape[2], device=hidden_states.device)
+    counts = torch.tensor(valid_frames, device=hidden_states.device, dtype=torch.float32)
+    weights = (frame_index[None, :] < counts[:, None]).float()[:, None, :, None]
+    denominators = counts[:, None, None]
+    means = (hidden_states * weights).sum(dim=2) / denominators
+    if pooling == "mean":
+        return means.cpu().numpy()
+    centred = (hidden_states - means[:, :, None, :]) * weights
+    stds = torch.sqrt((centred**2).sum(dim=2) / denominators)
+    return torch.cat([means, stds], dim=-1).cpu().numpy()
+
+
+def _durations(table: pd.DataFrame) -> np.ndarray:
+    if "duration_s" in table.columns and table["duration_s"].notna().all():
+        return table["duration_s"].to_numpy(dtype=np.float64)
+    from serlib.data.audio import audio_info
+
+    return np.array([audio_info(path)[0] for path in table["path"]], dtype=np.float64)
+
+
+def _split_by_exact_length(waveforms: list[np.ndarray]) -> list[list[int]]:
+    """Positions grouped by exact sample count (resampling may make equal durations differ)."""
+    groups: dict[int, list[int]] = {}
+    for position, waveform in enumerate(waveforms):
+        groups.setdefault(len(waveform), []).append(position)
+    return list(groups.values())
+
+
+def _run_batch(
+    loaded: LoadedModel,
+    waveforms: list[np.ndarray],
+    pooling: str,
+    dtype: str,
+    whisper_window: str,
+    keep_frames: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Pooled features, frame counts and (optionally) concatenated frames of one batch."""
+    groups = (
+        _split_by_exact_length(waveforms) if loaded.padding_changes_output
+        else [list(range(len(waveforms)))]
+    )
+    pooled_rows: dict[int, np.ndarray] = {}
+    frame_rows: dict[int, np.ndarray] = {}
+    counts = np.zeros(len(waveforms), dtype=np.int64)
+    device = loaded.device
+    autocast = torch.autocast(
+        device.type, dtype=getattr(torch, dtype) if dtype != "float32" else None,
+        enabled=dtype != "float32",
+    )
+    with torch.inference_mode(), autocast:
+        for group in groups:
+            hidden, valid = loaded.hidden_states([waveforms[p] for p in group], whisper_window)
+            pooled = pool_hidden_states(hidden, valid, pooling)
+            for position_in_group, position in enumerate(group):
+                pooled_rows[position] = pooled[position_in_group]
+                counts[position] = valid[position_in_group]
+                if keep_frames:
+                    frames = hidden[position_in_group, :, : valid[position_in_group]]
+                    frame_rows[position] = frames.transpose(0, 1).to(torch.float16).cpu().numpy()
+    pooled = np.stack([pooled_rows[p] for p in range(len(waveforms))]).astype(np.float32)
+    frames = (
+        np.concatenate([frame_rows[p] for p in range(len(waveforms))]) if keep_frames else None
+    )
+    return pooled, counts, frames
+
+
+def extract_features(
+    model_name: str | LoadedModel,
+    manifest: str | Path | pd.DataFrame,
+    out_dir: str | Path,
+    pooling: str = "mean",
+    batch_seconds: float | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+    keep_frames: bool = False,
+    corpus_name: str | None = None,
+    model_label: str | None = None,
+    progress: bool = True,
+    whisper_window: str = "full",
+    num_threads: int | None = None,
+    on_batch: Callable[[BatchDone], None] | None = None,
+) -> ExtractionResult:
+    """Extract pooled per-layer features of every manifest utterance into the feature store.
+
+    ``model_name``: any name :func:`serlib.features.models.load_model` accepts, or an already loaded
+    model; ``acoustic:egemaps`` and ``acoustic:mfcc`` go to :mod:`serlib.features.acoustic` (acoustic
+    baselines in the same store format; the model settings do not apply to them).
+    ``manifest``: a manifest CSV path or DataFrame (``utterance_id``, ``path``, and ideally
+    ``duration_s``). Output folder: ``<out_dir>/<model slug>/<corpus>/``.
+    ``whisper_window``: ``full`` (Whisper's exact 30 s window) or ``audio`` (only the frames
+    covering audio; much faster, features differ, see ``docs/layers.md``).
+    ``model_label`` names the model in the store's folder and index (default: ``model_name``);
+    use it when the model is loaded from a local folder, so results read ``whisper-base``
+    rather than a path.
+    ``on_batch`` is called after each stored batch (used by tests to simulate a kill).
+    Returns an :class:`ExtractionResult`; a finished store with the same cache key is reused.
+    """
+    if is_acoustic(model_name):
+        engine_settings = {
+            "pooling": pooling, "batch_seconds": batch_seconds, "device": device, "dtype": dtype,
+            "keep_frames": keep_frames, "whisper_window": whisper_window, "num_threads": num_threads,
+        }
+        return extract_acoustic_features(
+            model_name, manifest, out_dir, corpus_name=corpus_name, model_label=model_label,
+            progress=progress, on_batch=on_batch, ignored_settings=engine_settings,
+        )
+    started = time.perf_counter()
+    if pooling not in POOLINGS:
+        raise SerlibError(f"unknown pooling {pooling!r}; use one of {POOLINGS}")
+    if whisper_window not in WHISPER_WINDOWS:
+        raise SerlibError(f"unknown Whisper window {whisper_window!r}; use one of {WHISPER_WINDOWS}")
+    table, source = read_manifest(manifest)
+    corpus = corpus_name_of(table, source, corpus_name)
+    torch_device = resolve_device(device)
+    compute_dtype = resolve_dtype(dtype, torch_device)
+    if torch_device.type == "cpu":
+        torch.set_num_threads(num_threads or os.cpu_count() or 1)
+
+    loaded = model_name if isinstance(model_name, LoadedModel) else None
+    name = loaded.name if loaded else model_name
+    label = model_label or name
+    fingerprint = loaded.fingerprint if loaded else model_fingerprint(name)
+    if fingerprint is None:  # not local yet: loading fetches it and tells the fingerprint
+        loaded = load_model(name, torch_device)
+        fingerprint = loaded.fingerprint
+    key_fields = {
+        "model": label,
+        "weights_fingerprint": fingerprint,
+        "manifest_sha256": manifest_sha256(table),
+        "pooling": pooling,
+        "sample_rate": SAMPLE_RATE,
+        "dtype": compute_dtype,
+        "keep_frames": keep_frames,
+        "whisper_window": whisper_window,
+        "format_version": STORE_FORMAT_VERSION,
+    }
+    key = cache_key(key_fields)
+    folder = store_folder(out_dir, label, corpus)
+    if is_finished(folder, key):  # checked before loading the model
+        return ExtractionResult(folder, True, time.perf_counter() - started, 0.0, len(table), 0)
+    if loaded is None:
+        loaded = load_model(name, torch_device)
+    else:
+        loaded.model.to(torch_device)
+    is_whisper = loaded.family == WHISPER_FAMILY
+    budget = batch_seconds or DEFAULT_BATCH_SECONDS[torch_device.type]
+    batches = plan_batches(
+        _durations(table), budget,
+        cost_seconds=WHISPER_WINDOW_SECONDS if is_whisper and whisper_window == "full" else None,
+        equal_lengths_only=loaded.padding_changes_output,
+    )
+    run = resume_store(folder, key, batches, keep_frames)
+    if run is None:
+        return ExtractionResult(folder, True, time.perf_counter() - started, 0.0, len(table), 0)
+
+    audio_seconds = 0.0
+    num_computed = 0
+    compute_started = time.perf_counter()
+    bar = tqdm(
+        total=run.pending_rows(), unit="utt", disable=not progress,
+        desc=f"{label} on {corpus}", dynamic_ncols=True,
+    )
+    with bar:
+        for number in run.pending:
+            rows = batches[number]
+            waveforms = [
+                load_audio(table["path"].iloc[row], SAMPLE_RATE, min_seconds=MIN_UTTERANCE_SECONDS)
+                for row in rows
+            ]
+            pooled, counts, frames = _run_batch(
+                loaded, waveforms, pooling, compute_dtype, whisper_window, keep_frames
+            )
+            run.save(Chunk(number, rows, pooled, counts), frames)
+            num_computed += len(rows)
+            audio_seconds += sum(len(waveform) for waveform in waveforms) / SAMPLE_RATE
+            elapsed = time.perf_counter() - compute_started
+            bar.update(len(rows))
+            bar.set_postfix_str(f"{audio_seconds / max(elapsed, 1e-9):.1f} audio-s/s")
+            if on_batch is not None:
+                on_batch(BatchDone(number, table["utterance_id"].iloc[rows].tolist(), num_computed))
+
+    pooled_dim = loaded.width * (2 if pooling == "mean+std" else 1)
+    index = {
+        **describe(loaded),
+        **key_fields,
+        "cache_key": key,
+        "corpus": corpus,
+        "manifest": source,
+        "num_utterances": len(table),
+        "layers": loaded.num_hidden_states,
+        "dim": pooled_dim,
+        "layer_numbering": LAYER_NUMBERING,
+        "whisper_window": whisper_window if is_whisper else None,
+        "device": torch_device.type,
+        "serlib_version": __version__,
+    }
+    run.finish(
+        table["utterance_id"].tolist(),
+        (len(table), loaded.num_hidden_states, pooled_dim),
+        (loaded.num_hidden_states, loaded.width) if keep_frames else None,
+        index,
+    )
+    return ExtractionResult(
+        folder, False, time.perf_counter() - started, audio_seconds, len(table), num_computed
+    )
+
+
+__all__ = [
+    "BatchDone",
+    "ExtractionResult",
+    "extract_features",
+    "plan_batches",
+    "pool_hidden_states",
+    "read_manifest",
+]

@@ -1,0 +1,297 @@
+"""The on-disk feature store: cache keys, atomic writes, resumable chunks, readers.
+
+Layout of one store folder ``<out>/<model slug>/<corpus>/`` (contract in
+``docs/architecture.md``; readable with NumPy, pandas and json alone):
+
+- ``pooled.npy`` float32 ``[N, L+1, D]`` (``mean``) or ``[N, L+1, 2D]`` (``mean+std``, mean first)
+- ``utterances.csv`` ``utterance_id, num_frames``, row i <-> ``pooled[i]``
+- ``frames.npy`` float16 ``[total_frames, L+1, D]`` + ``frame_offsets.npy`` int64 ``[N+1]`` (optional)
+- ``index.json`` written last, with ``complete: true``; a folder without it is unfinished.
+
+While a run is in progress, finished batches live as chunk files in ``.partial/`` (each written
+to a temporary name unique to its writer, fsynced and renamed, so a chunk file is either whole
+or absent). ``.partial/key.txt``
+holds the cache key they were computed under; chunks of another key are discarded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from serlib.common.errors import SerlibError
+from serlib.common.files import (atomic_save_npy, atomic_write, atomic_write_text, fsync_file,
+                                 replace_durably, temporary_path)
+
+STORE_FORMAT_VERSION = 1
+INDEX_FILE = "index.json"
+POOLED_FILE = "pooled.npy"
+UTTERANCES_FILE = "utterances.csv"
+FRAMES_FILE = "frames.npy"
+FRAME_OFFSETS_FILE = "frame_offsets.npy"
+PARTIAL_DIR = ".partial"
+DATA_FILES = (POOLED_FILE, UTTERANCES_FILE, FRAMES_FILE, FRAME_OFFSETS_FILE)
+
+
+def model_slug(model_name: str) -> str:
+    """Folder name for a model: ``/`` and ``:`` replaced by ``__``."""
+    return model_name.replace("/", "__").replace(":", "__")
+
+
+def store_folder(out_dir: str | Path, model_name: str, corpus: str) -> Path:
+    """``<out>/<model slug>/<corpus>/``."""
+    return Path(out_dir) / model_slug(model_name) / corpus
+
+
+def manifest_sha256(manifest: pd.DataFrame) -> str:
+    """sha256 of the manifest's content (as CSV, columns and rows in their given order)."""
+    buffer = io.StringIO()
+    manifest.to_csv(buffer, index=False, lineterminator="\n")
+    return hashlib.sha256(buffer.getvalue().encode()).hexdigest()
+
+
+def cache_key(fields: dict) -> str:
+    """sha256 of the JSON of ``fields`` (sorted keys): equal only for equal inputs."""
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def read_complete_index(folder: Path) -> dict | None:
+    """The folder's ``index.json`` if it exists, parses and says ``complete: true``; else None."""
+    try:
+        index = json.loads((Path(folder) / INDEX_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return index if index.get("complete") is True else None
+
+
+def is_finished(folder: Path, key: str) -> bool:
+    """True when ``folder`` holds a finished store computed under cache key ``key``."""
+    index = read_complete_index(folder)
+    return index is not None and index.get("cache_key") == key
+
+
+def discard_stale_store(folder: Path) -> None:
+    """Remove a finished store's files (index first, so the folder is never half-valid)."""
+    for name in (INDEX_FILE, *DATA_FILES):
+        (folder / name).unlink(missing_ok=True)
+
+
+@dataclass
+class Chunk:
+    """One finished batch: manifest row indices, their pooled features and frame counts."""
+
+    number: int
+    row_indices: np.ndarray
+    pooled: np.ndarray
+    num_frames: np.ndarray
+
+
+class PartialWork:
+    """Finished chunks of an unfinished run, in ``<folder>/.partial/``, for one cache key."""
+
+    def __init__(self, folder: Path, key: str):
+        self.directory = Path(folder) / PARTIAL_DIR
+        key_file = self.directory / "key.txt"
+        if key_file.is_file() and key_file.read_text().strip() != key:
+            shutil.rmtree(self.directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for leftover in self.directory.glob("*.tmp"):
+            leftover.unlink()
+        if not key_file.is_file():
+            atomic_write_text(key_file, key)
+
+    def _chunk_path(self, number: int) -> Path:
+        return self.directory / f"chunk-{number:06d}.npz"
+
+    def _frames_path(self, number: int) -> Path:
+        return self.directory / f"chunk-{number:06d}.frames.npy"
+
+    def load_chunk(self, number: int, expected_rows: np.ndarray, with_frames: bool) -> Chunk | None:
+        """The finished chunk ``number`` if it holds exactly ``expected_rows``; else None.
+
+        A chunk that cannot be read, holds other rows, or lacks its frame file (when frames
+        are kept) is deleted and reported as not finished.
+        """
+        path = self._chunk_path(number)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path) as stored:
+                chunk = Chunk(number, stored["row_indices"], stored["pooled"], stored["num_frames"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            chunk = None
+        frames_ok = not with_frames or self._frames_path(number).is_file()
+        if chunk is None or not frames_ok or not np.array_equal(chunk.row_indices, expected_rows):
+            path.unlink(missing_ok=True)
+            return None
+        return chunk
+
+    def save_chunk(self, chunk: Chunk, frames: np.ndarray | None) -> None:
+        """Store a finished batch; the frames file first, the chunk file (the marker) last."""
+        if frames is not None:
+            atomic_save_npy(self._frames_path(chunk.number), frames.astype(np.float16))
+        atomic_write(self._chunk_path(chunk.number), lambda handle: np.savez(
+            handle, row_indices=chunk.row_indices, pooled=chunk.pooled,
+            num_frames=chunk.num_frames,
+        ), mode="wb")
+
+    def chunk_frames(self, number: int) -> np.ndarray:
+        """Memory-mapped frames of chunk ``number`` (its utterances' frames, concatenated)."""
+        return np.load(self._frames_path(number), mmap_mode="r")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def write_store(
+    folder: Path,
+    partial: PartialWork,
+    chunks: list[Chunk],
+    utterance_ids: list[str],
+    pooled_shape: tuple[int, int, int],
+    frame_shape: tuple[int, int] | None,
+    index: dict,
+) -> None:
+    """Assemble the chunks into the final files in manifest order; ``index.json`` last.
+
+    Arrays are written through memory maps one chunk at a time, so neither the pooled
+    features nor the frames of a whole corpus need to fit in memory.
+    """
+    num_frames = np.zeros(len(utterance_ids), dtype=np.int64)
+    for chunk in chunks:
+        num_frames[chunk.row_indices] = chunk.num_frames
+
+    pooled_temporary = temporary_path(folder / POOLED_FILE)
+    pooled = np.lib.format.open_memmap(pooled_temporary, "w+", np.float32, pooled_shape)
+    for chunk in chunks:
+        pooled[chunk.row_indices] = chunk.pooled
+    pooled.flush()
+    del pooled
+    fsync_file(pooled_temporary)
+    replace_durably(pooled_temporary, folder / POOLED_FILE)
+
+    if frame_shape is not None:
+        offsets = np.concatenate([[0], np.cumsum(num_frames)]).astype(np.int64)
+        frames_temporary = temporary_path(folder / FRAMES_FILE)
+        frames = np.lib.format.open_memmap(
+            frames_temporary, "w+", np.float16, (int(offsets[-1]), *frame_shape)
+        )
+        for chunk in chunks:
+            chunk_frames = partial.chunk_frames(chunk.number)
+            local_offsets = np.concatenate([[0], np.cumsum(chunk.num_frames)])
+            for position, row in enumerate(chunk.row_indices):
+                source = chunk_frames[local_offsets[position]: local_offsets[position + 1]]
+                frames[offsets[row]: offsets[row + 1]] = source
+        frames.flush()
+        del frames
+        fsync_file(frames_temporary)
+        replace_durably(frames_temporary, folder / FRAMES_FILE)
+        atomic_save_npy(folder / FRAME_OFFSETS_FILE, offsets)
+
+    table = pd.DataFrame({"utterance_id": utterance_ids, "num_frames": num_frames})
+    atomic_write_text(folder / UTTERANCES_FILE, table.to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(folder / INDEX_FILE, json.dumps({**index, "complete": True}, indent=2))
+
+
+@dataclass
+class Resumption:
+    """An unfinished store being filled: the chunks already done and the ones still to compute.
+
+    Made by :func:`resume_store`; the engine computes :attr:`pending` chunks, stores each with
+    :meth:`save`, and ends with :meth:`finish`, which writes the final files (index last) and
+    removes ``.partial/``.
+    """
+
+    folder: Path
+    key: str
+    partial: PartialWork
+    plan: list[np.ndarray]
+    chunks: list[Chunk | None]
+
+    @property
+    def pending(self) -> list[int]:
+        """Numbers of the chunks still to compute, in plan order."""
+        return [number for number, chunk in enumerate(self.chunks) if chunk is None]
+
+    def pending_rows(self) -> int:
+        return sum(len(self.plan[number]) for number in self.pending)
+
+    def save(self, chunk: Chunk, frames: np.ndarray | None) -> None:
+        self.partial.save_chunk(chunk, frames)
+        self.chunks[chunk.number] = chunk
+
+    def finish(self, utterance_ids: list[str], pooled_shape: tuple[int, int, int],
+               frame_shape: tuple[int, int] | None, index: dict) -> None:
+        write_store(self.folder, self.partial, self.chunks, utterance_ids, pooled_shape,
+                    frame_shape, index)
+        self.partial.remove()
+
+
+def resume_store(folder: Path, key: str, plan: list[np.ndarray],
+                 with_frames: bool) -> Resumption | None:
+    """The one "finished store / resume" rule of every engine that writes a feature store.
+
+    None when ``folder`` holds a finished store of cache key ``key`` (nothing to do). Otherwise
+    a finished store of another key is discarded, chunks of ``.partial/`` computed under ``key``
+    for exactly the rows of ``plan`` are kept, and the rest are left to compute.
+    """
+    if is_finished(folder, key):
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    discard_stale_store(folder)
+    partial = PartialWork(folder, key)
+    chunks = [partial.load_chunk(number, rows, with_frames) for number, rows in enumerate(plan)]
+    return Resumption(folder, key, partial, plan, chunks)
+
+
+def load_pooled(folder: str | Path) -> tuple[np.ndarray, list[str], dict]:
+    """Read a finished store: ``(pooled [N, L+1, D] float32, utterance ids, index dict)``."""
+    folder = Path(folder)
+    index = read_complete_index(folder)
+    if index is None:
+        raise SerlibError(
+            f"{folder} is not a finished feature store (no index.json with complete: true); "
+            "run `serlib extract` for it (an interrupted run resumes where it stopped)"
+        )
+    pooled = np.load(folder / POOLED_FILE)
+    utterance_ids = pd.read_csv(folder / UTTERANCES_FILE, dtype={"utterance_id": str})
+    return pooled, utterance_ids["utterance_id"].tolist(), index
+
+
+class FrameReader:
+    """Frame-level features of a finished store, memory-mapped: ``reader[i]`` -> ``[T_i, L+1, D]``.
+
+    Only the rows asked for are read from disk (float16, as stored).
+    """
+
+    def __init__(self, folder: str | Path):
+        folder = Path(folder)
+        index = read_complete_index(folder)
+        if index is None or not (folder / FRAMES_FILE).is_file():
+            raise SerlibError(
+                f"{folder} has no finished frame store (frames.npy); rerun `serlib extract` "
+                "with --keep-frames"
+            )
+        self.index = index
+        self.frames = np.load(folder / FRAMES_FILE, mmap_mode="r")
+        self.offsets = np.load(folder / FRAME_OFFSETS_FILE)
+        table = pd.read_csv(folder / UTTERANCES_FILE, dtype={"utterance_id": str})
+        self.utterance_ids: list[str] = table["utterance_id"].tolist()
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        return self.frames[self.offsets[row]: self.offsets[row + 1]]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[row] for row in range(len(self)))

@@ -1,0 +1,62 @@
+"""Notebook 02: the feature store of every model x corpus of the profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from serlib.common.errors import SerlibError
+from serlib.study.config import ModelSpec, StudyConfig
+from serlib.study.execution import JobSpec, run_jobs
+from serlib.study.prepare import PreparedCorpus
+
+
+def feature_folder(config: StudyConfig, model: ModelSpec, corpus_id: str) -> Path:
+    """Where the feature store of ``model`` on ``corpus_id`` lives."""
+    from serlib.features.store import store_folder
+
+    return store_folder(config.feature_dir, model.model_id, corpus_id)
+
+
+def extract_one(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus,
+                settings: dict, progress: bool = True) -> dict:
+    """Extract (or reuse) the features of one model x corpus; one row of the runs table."""
+    from serlib.features.extract import extract_features
+
+    result = extract_features(model.source, corpus.manifest_path, config.feature_dir,
+                              corpus_name=corpus.corpus_id, model_label=model.model_id,
+                              progress=progress, **settings)
+    return {"model": model.model_id, "corpus": corpus.corpus_id,
+            "utterances": result.num_utterances, "computed": result.num_computed,
+            "cache_hit": result.cache_hit, "audio_s": round(result.audio_seconds, 1),
+            "seconds": round(result.seconds, 2), "audio_s_per_s": round(result.throughput, 1)}
+
+
+def extract_all(config: StudyConfig, prepared: list[PreparedCorpus], device: str | None = None,
+                progress: bool = True) -> pd.DataFrame:
+    """Run the extraction engine for every model x corpus; one row per run with its throughput.
+
+    Finished stores with the same cache key are reused (``cache_hit``); an interrupted run
+    resumes where it stopped. Jobs run where the profile's ``execution:`` section says
+    (in-process by default, or a SLURM job array through submitit).
+    """
+    settings = dict(config.extraction)
+    if device is not None:
+        settings["device"] = device
+    jobs = [JobSpec(f"extract {model.model_id} x {corpus.corpus_id}", extract_one,
+                    (config, model, corpus, settings, progress))
+            for model in config.models for corpus in prepared]
+    return pd.DataFrame(run_jobs(jobs, config.execution, config.work_dir / "jobs"))
+
+
+def finished_index(config: StudyConfig, model: ModelSpec, corpus_id: str) -> dict:
+    """The ``index.json`` of a finished feature store; a clear error when there is none."""
+    from serlib.features.store import read_complete_index
+
+    features = feature_folder(config, model, corpus_id)
+    index = read_complete_index(features)
+    if index is None:
+        raise SerlibError(f"no finished features in {features}; run notebook 02 "
+                          f"(or `serlib extract`) for {model.model_id} on {corpus_id} first")
+    return index

@@ -1,0 +1,102 @@
+"""Notebook 01: each corpus of the profile -> its manifest and split CSVs (reused when unchanged)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from serlib.common.errors import SerlibError
+from serlib.common.files import write_csv_atomically
+from serlib.data.corpora import build_manifest, write_manifest
+from serlib.data.corpora.manifest import read_manifest
+from serlib.data.splits import load_or_create_split, split_path
+from serlib.study.config import CorpusSpec, StudyConfig
+
+
+SYNTHETIC = "synthetic"
+
+
+@dataclass(frozen=True)
+class PreparedCorpus:
+    """A corpus of the profile with its manifest and split on disk."""
+
+    corpus_id: str
+    language: str
+    manifest_path: Path
+    split_path: Path
+
+    def manifest(self) -> pd.DataFrame:
+        return read_manifest(self.manifest_path)
+
+    def split(self) -> pd.DataFrame:
+        return pd.read_csv(self.split_path, dtype={"utterance_id": str, "speaker": str})
+
+
+def _corpus_manifest(spec: CorpusSpec) -> pd.DataFrame:
+    if spec.name == SYNTHETIC:
+        from serlib.data.synthetic import generate_synthetic_corpus
+
+        generate_synthetic_corpus(spec.root)
+    if spec.root is None:
+        raise SerlibError(f"corpus {spec.corpus_id}: root not set: {spec.describe_root()}")
+    manifest = build_manifest(spec.name, spec.root)
+    if spec.language is not None:
+        manifest = manifest[manifest["language"] == spec.language].reset_index(drop=True)
+        if manifest.empty:
+            raise SerlibError(f"corpus {spec.corpus_id}: no {spec.name} utterances in language "
+                              f"{spec.language!r} under {spec.root}")
+    return manifest
+
+
+def prepare_corpus(config: StudyConfig, spec: CorpusSpec) -> PreparedCorpus:
+    """Write the manifest of one corpus and its split (reused when the manifest is unchanged)."""
+    manifest = _corpus_manifest(spec)
+    manifest_path = write_manifest(manifest, config.manifest_dir / f"{spec.corpus_id}.csv")
+    load_or_create_split(manifest_path, config.split_protocol, config.split_seed)
+    language = manifest["language"].iloc[0] if manifest["language"].nunique() == 1 else "multi"
+    return PreparedCorpus(spec.corpus_id, language, manifest_path,
+                          split_path(manifest_path, config.split_protocol, config.split_seed))
+
+
+def prepare_corpora(config: StudyConfig) -> list[PreparedCorpus]:
+    """Manifests and splits for every corpus of the profile; splits also copied to results."""
+    prepared = [prepare_corpus(config, spec) for spec in config.corpora]
+    for corpus in prepared:
+        write_csv_atomically(corpus.split(), config.results_dir / "splits" / corpus.split_path.name)
+    return prepared
+
+
+def corpus_summary(prepared: list[PreparedCorpus]) -> pd.DataFrame:
+    """Per corpus: language, utterances, speakers, labels, hours and duration range."""
+    rows = []
+    for corpus in prepared:
+        manifest = corpus.manifest()
+        split = corpus.split()
+        rows.append({
+            "corpus": corpus.corpus_id,
+            "language": corpus.language,
+            "utterances": len(manifest),
+            "speakers": manifest["speaker"].nunique(),
+            "labels": manifest["label"].nunique(),
+            "hours": round(manifest["duration_s"].sum() / 3600, 3),
+            "median_duration_s": round(manifest["duration_s"].median(), 2),
+            "train/dev/test": "/".join(str((split["split"] == part).sum())
+                                       for part in ("train", "dev", "test")),
+        })
+    return pd.DataFrame(rows)
+
+
+def label_counts(prepared: list[PreparedCorpus]) -> pd.DataFrame:
+    """Utterances per corpus (rows) and canonical label (columns)."""
+    frames = [corpus.manifest().assign(corpus=corpus.corpus_id) for corpus in prepared]
+    table = pd.concat(frames).pivot_table(index="corpus", columns="label", values="utterance_id",
+                                          aggfunc="count", fill_value=0)
+    return table.reindex([corpus.corpus_id for corpus in prepared])
+
+
+def all_manifests(prepared: list[PreparedCorpus]) -> pd.DataFrame:
+    """All manifests of the profile in one table, with the profile's corpus id."""
+    return pd.concat([corpus.manifest().assign(corpus_id=corpus.corpus_id) for corpus in prepared],
+                     ignore_index=True)

@@ -1,0 +1,122 @@
+"""Notebooks 03-05: one probe over every model x corpus of the profile, cached."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+
+from serlib.common.files import write_csv_atomically
+from serlib.study.config import ModelSpec, StudyConfig
+from serlib.study.execution import JobSpec, run_jobs
+from serlib.study.extraction import feature_folder, finished_index
+from serlib.study.prepare import PreparedCorpus
+from serlib.study.tables import cached_tables, split_name, table_path
+
+
+PROBE_SETTINGS = ("seeds", "epochs", "batch_size", "learning_rate", "standardize")
+
+
+def probe_settings(config: StudyConfig, probe: str, overrides: dict | None = None) -> dict:
+    """The paper's defaults, then the profile's ``probes`` settings, then the profile's
+    ``probes.per_probe.<probe>`` settings, then the caller's (notebook parameters)."""
+    settings = {"seeds": 5, "epochs": 30, "batch_size": 32, "learning_rate": 1e-3,
+                "standardize": False}
+    settings.update({k: v for k, v in config.probes.items() if k in PROBE_SETTINGS})
+    per_probe = (config.probes.get("per_probe") or {}).get(probe) or {}
+    settings.update({k: v for k, v in per_probe.items() if k in PROBE_SETTINGS})
+    settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return settings
+
+
+def probe_label(config: StudyConfig, probe: str, **overrides) -> str:
+    """The name a probe's results carry: the probe's own name with the profile's input
+    scaling, ``<probe>-raw`` or ``<probe>-standardized`` when a run departs from it."""
+    standardize = probe_settings(config, probe, overrides)["standardize"]
+    if standardize == probe_settings(config, probe, {})["standardize"]:
+        return probe
+    return f"{probe}-standardized" if standardize else f"{probe}-raw"
+
+
+def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, probe: str,
+              **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Results and layer weights of one probe on one model x corpus, cached in the work dir.
+
+    The cache is keyed by the feature store's key, the split file's content and the probe's
+    settings; any change retrains. Files are written atomically.
+    """
+    from serlib.features.store import cache_key, model_slug
+    from serlib.probing.train import run_probe
+
+    settings = probe_settings(config, probe, overrides)
+    index = finished_index(config, model, corpus.corpus_id)
+    key = cache_key({"features": index["cache_key"], "probe": probe, **settings,
+                     "split_sha256": hashlib.sha256(corpus.split_path.read_bytes()).hexdigest()})
+    label = probe_label(config, probe, **overrides)
+    stem = f"{label}.{split_name(config)}"
+    if settings.get("train_fraction") is not None:
+        stem += f".train{settings['train_fraction']:g}"
+
+    def train() -> list[pd.DataFrame]:
+        results, weights = run_probe(feature_folder(config, model, corpus.corpus_id),
+                                     corpus.split_path, probe=probe, corpus=corpus.corpus_id,
+                                     model=model.model_id, language=corpus.language, **settings)
+        results["probe"] = label
+        weights["probe"] = label
+        return [results, weights]
+
+    cache = config.work_dir / "probes" / model_slug(model.model_id) / corpus.corpus_id
+    results, weights = cached_tables(cache, stem, key, train, names=("", ".weights"),
+                                     record=settings, dtypes={"layer": str})
+    results["layer"] = results["layer"].astype(str)
+    return results, weights
+
+
+def probe_applies(config: StudyConfig, model: ModelSpec, corpus_id: str, probe: str) -> bool:
+    """Whether ``probe`` can run on the store of ``model`` x ``corpus_id``: frame-level probes
+    need kept frames, probes that combine hidden states need more than one (the acoustic
+    baselines have no frames and a single "hidden state")."""
+    from serlib.probing.kinds import get_probe_kind
+    from serlib.features.store import FRAMES_FILE, read_complete_index
+
+    kind = get_probe_kind(probe)
+    folder = feature_folder(config, model, corpus_id)
+    if kind.input == "frames" and not (folder / FRAMES_FILE).is_file():
+        return False
+    index = read_complete_index(folder) or {}
+    return kind.scope == "per_layer" or index.get("layers", 2) > 1
+
+
+def probe_all(config: StudyConfig, prepared: list[PreparedCorpus], probe: str,
+              **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One probe over every model x corpus of the profile; tables also written to results.
+
+    Pairs the probe does not apply to are skipped (:func:`probe_applies`), and so are models
+    not listed in the profile's ``probes.per_probe.<probe>.models`` where that list is given.
+    Jobs run where the profile's ``execution:`` section says.
+    """
+    only_models = ((config.probes.get("per_probe") or {}).get(probe) or {}).get("models")
+    models = [model for model in config.models if not only_models or model.model_id in only_models]
+    jobs = [JobSpec(f"probe {probe} {model.model_id} x {corpus.corpus_id}", probe_run,
+                    (config, model, corpus, probe), overrides)
+            for model in models for corpus in prepared
+            if probe_applies(config, model, corpus.corpus_id, probe)]
+    pairs = run_jobs(jobs, config.execution, config.work_dir / "jobs")
+    results = pd.concat([pair[0] for pair in pairs], ignore_index=True)
+    weights = pd.concat([pair[1] for pair in pairs], ignore_index=True)
+    label = probe_label(config, probe, **overrides)
+    write_csv_atomically(results, table_path(config, f"probe_{label}"))
+    if not weights.empty:
+        write_csv_atomically(weights, table_path(config, f"layer_weights_{label}"))
+    return results, weights
+
+
+def majority_levels(prepared: list[PreparedCorpus], split: str = "test") -> dict[str, float]:
+    """Majority-class accuracy of ``split`` per corpus: the floor drawn beside every curve."""
+    from serlib.report.analysis import reference_levels
+
+    levels = {}
+    for corpus in prepared:
+        table = reference_levels(corpus.split_path).set_index("split")
+        levels[corpus.corpus_id] = float(table.loc[split, "majority_accuracy"])
+    return levels

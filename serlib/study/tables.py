@@ -1,0 +1,53 @@
+"""Where the study's tables go, and the cache rule for tables computed from features."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from serlib.common.errors import SerlibError
+from serlib.common.files import atomic_write_text, write_csv_atomically
+from serlib.study.config import StudyConfig
+
+
+def split_name(config: StudyConfig) -> str:
+    """``random-seed0``: the split protocol and seed the profile's runs use."""
+    return f"{config.split_protocol}-seed{config.split_seed}"
+
+
+def table_path(config: StudyConfig, stem: str) -> Path:
+    """``tables/<stem>.csv`` for the paper's random split; ``tables/<stem>.<protocol>.csv``
+    for another protocol, so both protocols' tables sit side by side."""
+    suffix = "" if config.split_protocol == "random" else f".{config.split_protocol}"
+    return config.tables_dir / f"{stem}{suffix}.csv"
+
+
+def read_probe_table(config: StudyConfig, probe: str) -> pd.DataFrame:
+    """The results table of ``probe`` written by :func:`probe_all` for this profile and protocol."""
+    path = table_path(config, f"probe_{probe}")
+    if not path.is_file():
+        raise SerlibError(f"{path} does not exist yet; run the notebook that trains the "
+                          f"{probe!r} probe first (./run_all.sh {config.profile})")
+    return pd.read_csv(path, dtype={"layer": str})
+
+
+def cached_tables(cache: Path, stem: str, key: str, compute, names: tuple[str, ...] = ("",),
+                  record: dict | None = None, dtypes: dict | None = None) -> list[pd.DataFrame]:
+    """The tables ``cache/<stem><name>.csv`` (read with ``dtypes``) when
+    ``cache/<stem>.key.json`` holds ``key``; otherwise ``compute()`` (one table per name),
+    written atomically, the key file last, so a half-written set is never taken as complete.
+    ``record`` adds fields to the key file."""
+    from serlib.features.store import atomic_write_text
+
+    paths = [cache / f"{stem}{name}.csv" for name in names]
+    key_path = cache / f"{stem}.key.json"
+    if key_path.is_file() and json.loads(key_path.read_text()).get("cache_key") == key:
+        return [pd.read_csv(path, dtype=dtypes) for path in paths]
+    tables = compute()
+    key_path.unlink(missing_ok=True)
+    for table, path in zip(tables, paths):
+        write_csv_atomically(table, path)
+    atomic_write_text(key_path, json.dumps({"cache_key": key, **(record or {})}, indent=2))
+    return tables
