@@ -139,7 +139,7 @@ def test_cumulative_and_aggregation_tables_and_layer_weights(store):
     assert set(aggregate["layer"]) == {"all"}
     assert list(aggregate_weights["layer"]) == list(range(HIDDEN_STATES)) * 2
     linear, _ = run_probe(folder_path, split_csv, probe="linear", seeds=2, epochs=2, device="cpu")
-    table = analysis.comparison_table(pd.concat([linear, aggregate]))
+    table = analysis.paper_definition_comparison(pd.concat([linear, aggregate]), ["linear"], "aggregate")
     row = table.iloc[0]
     error_best, error_aggregate = 1 - row["best_layer_accuracy"], 1 - row["aggregate_accuracy"]
     assert row["relative_error_reduction"] == pytest.approx((error_aggregate - error_best) / error_aggregate)
@@ -153,9 +153,12 @@ def test_cli_writes_results_and_layer_weights(store, tmp_path):
                        "--epochs", "2", "--device", "cpu", "--language", "de"])
     assert status == 0
     results = pd.read_csv(out)
-    assert list(results.columns[:9]) == ["corpus", "language", "model", "probe", "layer", "seed",
-                                         "split", "metric", "value"]
+    assert list(results.columns[:11]) == ["corpus", "language", "model", "probe", "protocol", "fold",
+                                          "layer", "seed", "split", "metric", "value"]
     assert len(results) == 2 * 2 * 4 and set(results["language"]) == {"de"}
+    assert set(results["protocol"]) == {"custom"} and set(results["fold"]) == {0}
+    predictions = pd.read_csv(tmp_path / "results" / "emo.predictions.csv.gz")
+    assert len(predictions) == 2 * len(pd.read_csv(split_csv).query("split != 'train'"))
     weights = pd.read_csv(tmp_path / "results" / "emo.layer_weights.csv")
     np.testing.assert_allclose(weights.groupby("seed")["weight"].sum(), 1.0, rtol=1e-6)
 

@@ -30,17 +30,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from serlib.common.errors import SerlibError
+from serlib.probing.columns import LAYER_WEIGHT_COLUMNS, PREDICTION_COLUMNS, RESULT_COLUMNS  # noqa: F401
 from serlib.probing.metrics import accuracy_per_row, classification_metrics
 from serlib.probing.kinds import ProbeKind, get_probe_kind
 from serlib.probing.probes import PaperMLPProbe
 from serlib.probing.inputs import (SPLIT_COLUMNS, FeatureFolder, LabelledSplit,  # noqa: F401 (re-exported)
                                    RunLabels, describe_run, join_split, load_feature_folder,
+                                   read_split_table,
                                    subsample_train)
 
-RESULT_COLUMNS = ["corpus", "language", "model", "probe", "layer", "seed", "split", "metric",
-                  "value", "best_epoch"]
-LAYER_WEIGHT_COLUMNS = ["corpus", "model", "probe", "seed", "layer", "weight", "layers"]
-
+#: Part of every probe cache key: bump it when a change to training changes results.
+TRAINING_CODE_VERSION = 2
 
 # --------------------------------------------------------------------------- probe inputs
 
@@ -319,27 +319,72 @@ def group_ids_for(kind: ProbeKind, num_hidden_states: int) -> tuple[list[int], l
 # --------------------------------------------------------------------------- the whole run
 
 
-def run_probe(feature_dir: str | Path, split_csv: str | Path, probe: str = "linear",
-              seeds: int | Sequence[int] = 5, epochs: int = 30, batch_size: int = 32,
-              learning_rate: float = 1e-3, device: str = "auto", groups_per_pass: int | None = None,
-              corpus: str | None = None, model: str | None = None,
-              language: str | None = None,
-              train_fraction: float | None = None,
-              standardize: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train ``probe`` for every layer (or k) and seed on one feature folder and split.
+@dataclass
+class ProbeRun:
+    """Everything one :func:`train_probe` call learnt.
 
-    Returns the tidy results (columns :data:`RESULT_COLUMNS`: dev and test metrics at the epoch
-    with the best dev accuracy, ``best_epoch`` counted from 1) and the learned layer weights at
-    that epoch (columns :data:`LAYER_WEIGHT_COLUMNS`; empty for probes without layer weights).
-    ``seeds`` is a count (seeds 0..n-1) or an explicit list. With ``train_fraction``, each seed
-    trains on its own stratified subsample of the train part (:func:`subsample_train`; dev and
-    test unchanged) and the results get a ``train_fraction`` column. ``standardize`` scales
-    every feature dimension with the statistics of the train part alone (the paper fed raw
-    features; see :class:`ProbeInputs`).
+    ``results``: tidy metrics (:data:`RESULT_COLUMNS`) at the dev-chosen epoch of every fold x
+    seed x layer; ``layer_weights``: learned layer weights at that epoch
+    (:data:`LAYER_WEIGHT_COLUMNS`, empty for probes without them); ``predictions``: one row per
+    dev and test utterance of every fold x seed x layer (:data:`PREDICTION_COLUMNS`), from which
+    every metric can be recomputed and paired comparisons made.
     """
+
+    results: pd.DataFrame
+    layer_weights: pd.DataFrame
+    predictions: pd.DataFrame
+
+
+def _prediction_frame(labels: RunLabels, protocol: str, fold: int, seed: int, layer_labels: list,
+                      split: LabelledSplit, folder: FeatureFolder, chosen: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Predictions of every group for the dev and test rows of one fold x seed (as label names)."""
+    class_names = np.asarray(split.class_names, dtype=object)
+    utterance_ids = np.asarray(folder.utterance_ids, dtype=object)
+    frames = []
+    for split_name in ("dev", "test"):
+        rows = split.rows[split_name]
+        count = len(rows)
+        for group_index, layer_label in enumerate(layer_labels):
+            frames.append(pd.DataFrame({
+                "layer": str(layer_label), "split": split_name,
+                "utterance_id": utterance_ids[rows],
+                "speaker": split.speakers[split_name] if split.speakers else np.full(count, ""),
+                "label": class_names[split.labels[split_name]],
+                "predicted": class_names[chosen[split_name][group_index]],
+            }))
+    table = pd.concat(frames, ignore_index=True)
+    for column, value in reversed((("corpus", labels.corpus), ("model", labels.model),
+                                   ("probe", labels.probe), ("protocol", protocol),
+                                   ("fold", fold), ("seed", seed))):
+        table.insert(0, column, value)
+    return table.loc[:, PREDICTION_COLUMNS]
+
+
+def train_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, probe: str = "linear",
+                seeds: int | Sequence[int] = 5, epochs: int = 30, batch_size: int = 32,
+                learning_rate: float = 1e-3, device: str = "auto", groups_per_pass: int | None = None,
+                corpus: str | None = None, model: str | None = None,
+                language: str | None = None,
+                train_fraction: float | None = None,
+                standardize: bool = False, protocol: str | None = None) -> ProbeRun:
+    """Train ``probe`` for every layer (or k), seed and fold of a split on one feature folder.
+
+    Every fold of the split (``fold`` column; a split without one is a single fold) is trained
+    on its own train part, with its epoch chosen on its own dev part, and scored on its dev and
+    test parts. ``seeds`` is a count (seeds 0..n-1) or an explicit list. With
+    ``train_fraction``, each seed trains on its own stratified subsample of the train part
+    (:func:`subsample_train`; dev and test unchanged) and the results get a ``train_fraction``
+    column. ``standardize`` scales every feature dimension with the statistics of the fold's
+    train part alone (the paper fed raw features; see :class:`ProbeInputs`). ``protocol`` is
+    recorded in every row (default: read from the split file's name, else ``custom``).
+    """
+    from serlib.data.splits import protocol_of_split_file
+
     kind = get_probe_kind(probe)
     folder = load_feature_folder(feature_dir)
-    split = join_split(folder, split_csv)
+    table, _ = read_split_table(split_csv)
+    if protocol is None:
+        protocol = "custom" if isinstance(split_csv, pd.DataFrame) else protocol_of_split_file(split_csv)
     labels = describe_run(folder, probe, corpus, model, language)
     config = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                             groups_per_pass=groups_per_pass, device=str(resolve_device(device)),
@@ -349,26 +394,42 @@ def run_probe(feature_dir: str | Path, split_csv: str | Path, probe: str = "line
     if not group_ids or (kind.scope != "per_layer" and folder.num_hidden_states < 2):
         raise SerlibError(f"probe {probe!r} combines hidden states, but {folder.path} has "
                           f"{folder.num_hidden_states}; use a per-layer probe (linear, softmax)")
-    inputs = ProbeInputs(folder, kind, resolve_device(config.device),
-                         split.rows["train"] if standardize else None)
-    result_rows, weight_rows = [], []
-    for seed in seed_list:
-        seed_split = split if train_fraction is None else subsample_train(split, train_fraction, seed)
-        history = fit_groups(kind, folder, seed_split, group_ids, seed, config, inputs)
-        best = best_dev_epochs(history.dev_predictions, split.labels["dev"])
-        for group_index, layer_label in enumerate(layer_labels):
-            epoch = int(best[group_index])
-            for split_name, predictions in (("dev", history.dev_predictions),
-                                            ("test", history.test_predictions)):
-                scores = classification_metrics(split.labels[split_name], predictions[epoch, group_index])
-                for metric, value in scores.items():
-                    result_rows.append([labels.corpus, labels.language, labels.model, labels.probe,
-                                        layer_label, seed, split_name, metric, value, epoch + 1])
-            if history.layer_weights is not None:
-                for layer, weight in enumerate(history.layer_weights[epoch, group_index]):
-                    weight_rows.append([labels.corpus, labels.model, labels.probe, seed, layer,
-                                        float(weight), layer_label])
+    result_rows, weight_rows, predictions = [], [], []
+    for fold in sorted(int(fold) for fold in table["fold"].unique()):
+        split = join_split(folder, table, fold)
+        inputs = ProbeInputs(folder, kind, resolve_device(config.device),
+                             split.rows["train"] if standardize else None)
+        for seed in seed_list:
+            seed_split = split if train_fraction is None else subsample_train(split, train_fraction, seed)
+            history = fit_groups(kind, folder, seed_split, group_ids, seed, config, inputs)
+            best = best_dev_epochs(history.dev_predictions, split.labels["dev"])
+            groups = np.arange(len(layer_labels))
+            chosen = {"dev": history.dev_predictions[best, groups],
+                      "test": history.test_predictions[best, groups]}
+            predictions.append(_prediction_frame(labels, protocol, fold, seed, layer_labels,
+                                                 split, folder, chosen))
+            for group_index, layer_label in enumerate(layer_labels):
+                epoch = int(best[group_index])
+                for split_name in ("dev", "test"):
+                    scores = classification_metrics(split.labels[split_name], chosen[split_name][group_index])
+                    for metric, value in scores.items():
+                        result_rows.append([labels.corpus, labels.language, labels.model, labels.probe,
+                                            protocol, fold, layer_label, seed, split_name, metric,
+                                            value, epoch + 1])
+                if history.layer_weights is not None:
+                    for layer, weight in enumerate(history.layer_weights[epoch, group_index]):
+                        weight_rows.append([labels.corpus, labels.model, labels.probe, protocol,
+                                            fold, seed, layer, float(weight), layer_label])
     results = pd.DataFrame(result_rows, columns=RESULT_COLUMNS)
+    prediction_table = pd.concat(predictions, ignore_index=True)
     if train_fraction is not None:
         results["train_fraction"] = float(train_fraction)
-    return results, pd.DataFrame(weight_rows, columns=LAYER_WEIGHT_COLUMNS)
+        prediction_table["train_fraction"] = float(train_fraction)
+    return ProbeRun(results, pd.DataFrame(weight_rows, columns=LAYER_WEIGHT_COLUMNS), prediction_table)
+
+
+def run_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, probe: str = "linear",
+              **settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`train_probe` without the per-utterance predictions: ``(results, layer_weights)``."""
+    run = train_probe(feature_dir, split_csv, probe, **settings)
+    return run.results, run.layer_weights
