@@ -72,3 +72,15 @@ def test_readme_findings_are_those_of_the_real_data_profile():
     assert block == findings.findings_block(findings_file.read_text()), (
         "README findings differ from results/real-small/FINDINGS.md: run "
         "`serlib findings real-small --readme README.md`")
+
+
+def test_findings_block_is_copied_into_the_readme_between_its_markers(tmp_path):
+    findings_file = tmp_path / "FINDINGS.md"
+    findings_file.write_text("# Findings: profile `x`\n\nintro\n\n## Claims\n\n- one claim [0.1, 0.2]\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nbefore\n\n{findings.README_START}\nold text\n{findings.README_END}\n\nafter\n")
+    assert findings.sync_readme(readme, findings_file) is True
+    text = readme.read_text()
+    assert "old text" not in text and "- one claim [0.1, 0.2]" in text and "# Findings" not in text
+    assert text.startswith("# Title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
+    assert findings.sync_readme(readme, findings_file) is False  # already in step

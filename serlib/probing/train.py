@@ -12,9 +12,10 @@ generator seeded with ``seed`` and shared by all probes, and probe ``g`` is init
 ``group_init_seed(seed, g)``. Training one hidden state alone with the same seed therefore
 gives the same probe (to float rounding) as training it among all the others.
 
-The paper's "linear" probe on pooled features has a hand-written forward/backward over all
-layers with a fused Adam step (:func:`_fit_paper_mlp`), since its cost is nothing but a few
-batched matrix products; every other probe is trained with autograd (:func:`_fit_autograd`).
+The paper's "linear" probe and softmax regression on pooled features have a hand-written
+forward/backward over all layers and seeds with a fused Adam step (:func:`_fit_pooled_fused`),
+since their cost is nothing but a few batched matrix products; every other probe is trained
+with autograd (:func:`_fit_autograd`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from serlib.common.errors import SerlibError
 from serlib.probing.columns import LAYER_WEIGHT_COLUMNS, PREDICTION_COLUMNS, RESULT_COLUMNS  # noqa: F401
 from serlib.probing.metrics import accuracy_per_row, classification_metrics
 from serlib.probing.kinds import ProbeKind, get_probe_kind
-from serlib.probing.probes import PaperMLPProbe
+from serlib.probing.probes import PaperMLPProbe, SoftmaxLinearProbe, group_init_seed
 from serlib.probing.inputs import (SPLIT_COLUMNS, FeatureFolder, LabelledSplit,  # noqa: F401 (re-exported)
                                    RunLabels, describe_run, join_split, load_feature_folder,
                                    read_split_table,
@@ -225,55 +226,101 @@ def _predict(module: nn.Module, inputs: ProbeInputs, rows: np.ndarray, group_ids
     return torch.cat(predictions, dim=1).numpy()
 
 
-def _fit_paper_mlp(module: PaperMLPProbe, inputs: ProbeInputs, split: LabelledSplit,
-                   group_ids: Sequence[int], seed: int, config: TrainingConfig) -> RunHistory:
-    """The paper's MLP probe on pooled features for all groups at once, without autograd.
+def _mlp_step(module: PaperMLPProbe, batch: torch.Tensor, onehot: torch.Tensor, batch_size: int) -> None:
+    """Gradients of the paper's MLP for one batch: ``z = x w1 + b1``, ``a = relu(z)``,
+    ``logits = a w2 + b2``; ``dlogits = (softmax - onehot) / B``, ``dw2 = a^T dlogits``,
+    ``dz = (dlogits w2^T) * [z > 0]``, ``dw1 = x^T dz``."""
+    pre_activation = torch.baddbmm(module.b1, batch, module.w1)
+    activation = torch.relu(pre_activation)
+    logits = torch.baddbmm(module.b2, activation, module.w2)
+    logit_grad = torch.softmax(logits, dim=-1).sub_(onehot)
+    logit_grad.div_(batch_size)
+    torch.bmm(activation.transpose(1, 2), logit_grad, out=module.w2.grad)
+    torch.sum(logit_grad, dim=1, keepdim=True, out=module.b2.grad)
+    hidden_grad = torch.bmm(logit_grad, module.w2.transpose(1, 2))
+    hidden_grad.mul_(pre_activation > 0)
+    torch.bmm(batch.transpose(1, 2), hidden_grad, out=module.w1.grad)
+    torch.sum(hidden_grad, dim=1, keepdim=True, out=module.b1.grad)
 
-    Forward: ``z = x w1 + b1``, ``a = relu(z)``, ``logits = a w2 + b2``; backward of the mean
-    cross-entropy: ``dlogits = (softmax - onehot) / B``, ``dw2 = a^T dlogits``,
-    ``dz = (dlogits w2^T) * [z > 0]``, ``dw1 = x^T dz``; then one fused Adam step over all
-    groups. Training features are kept sample-major ``[N, G, D]`` so that a mini-batch is one
-    contiguous row gather, viewed as ``[G, B, D]`` without a copy.
+
+def _softmax_step(module: SoftmaxLinearProbe, batch: torch.Tensor, onehot: torch.Tensor, batch_size: int) -> None:
+    """Gradients of softmax regression for one batch: ``dlogits = (softmax(x w + b) - onehot) / B``,
+    ``dw = x^T dlogits``, ``db = sum dlogits``."""
+    logit_grad = torch.softmax(torch.baddbmm(module.bias, batch, module.weight), dim=-1).sub_(onehot)
+    logit_grad.div_(batch_size)
+    torch.bmm(batch.transpose(1, 2), logit_grad, out=module.weight.grad)
+    torch.sum(logit_grad, dim=1, keepdim=True, out=module.bias.grad)
+
+
+def _group_logits(module: nn.Module, groups: slice, features: torch.Tensor) -> torch.Tensor:
+    """Logits of the groups ``groups`` of a fused pooled probe on ``[G, N, D]`` features."""
+    if isinstance(module, PaperMLPProbe):
+        hidden = torch.relu(torch.baddbmm(module.b1[groups], features, module.w1[groups]))
+        return torch.baddbmm(module.b2[groups], hidden, module.w2[groups])
+    return torch.baddbmm(module.bias[groups], features, module.weight[groups])
+
+
+#: Pooled probes trained without autograd: their parameters, in order, and one step's gradients.
+FUSED_POOLED_PROBES = {"PaperMLPProbe": (("w1", "b1", "w2", "b2"), _mlp_step),
+                       "SoftmaxLinearProbe": (("weight", "bias"), _softmax_step)}
+
+
+def _fit_pooled_fused(module: nn.Module, inputs: ProbeInputs, split: LabelledSplit,
+                      group_ids: Sequence[int], seeds: Sequence[int], config: TrainingConfig) -> list[RunHistory]:
+    """The paper's MLP probe or softmax regression on pooled features, for all groups of all
+    ``seeds`` at once, without autograd; one :class:`RunHistory` per seed.
+
+    ``module`` holds ``len(seeds) x len(group_ids)`` groups, seed-major. Every seed draws its own
+    mini-batches (its own shuffling generator), so seed s trains exactly as it would alone; one
+    step gathers every seed's batch and runs all groups in the same batched products, with the
+    hand-written gradients of :data:`FUSED_POOLED_PROBES`, then one fused Adam step over all
+    groups (Adam is elementwise, so fusing groups changes nothing).
     """
     device = inputs.device
     module.to(device)
-    parameters = [module.w1, module.b1, module.w2, module.b2]
+    names, step_gradients = FUSED_POOLED_PROBES[type(module).__name__]
+    parameters = [getattr(module, name) for name in names]
     for parameter in parameters:
         parameter.grad = torch.zeros_like(parameter)
     optimiser = _adam(parameters, config.learning_rate, device, fused=True)
     layers = list(group_ids)
+    num_seeds, num_layers = len(seeds), len(layers)
     pooled = inputs.pooled
     train_features = pooled[torch.as_tensor(split.rows["train"])][:, layers].contiguous().to(device)
     eval_rows = np.concatenate([split.rows["dev"], split.rows["test"]])
     eval_features = pooled[torch.as_tensor(eval_rows)][:, layers].transpose(0, 1).contiguous().to(device)
-    num_classes = module.w2.shape[-1]
+    num_classes = len(split.class_names)
     train_onehot = F.one_hot(torch.as_tensor(split.labels["train"]), num_classes).float().to(device)
-    batch_buffer = torch.empty((config.batch_size, *train_features.shape[1:]), device=device)
-    batches = _Batches(len(train_features), config.batch_size, seed)
+    seed_batches = [_Batches(len(train_features), config.batch_size, seed) for seed in seeds]
     num_dev = len(split.rows["dev"])
     eval_history = []
     with torch.no_grad():
         for _ in range(config.epochs):
-            for batch_positions in batches.epoch():
-                batch_positions = batch_positions.to(device)
-                batch_size = len(batch_positions)
-                batch = torch.index_select(train_features, 0, batch_positions,
-                                           out=batch_buffer[:batch_size]).transpose(0, 1)
-                pre_activation = torch.baddbmm(module.b1, batch, module.w1)
-                activation = torch.relu(pre_activation)
-                logits = torch.baddbmm(module.b2, activation, module.w2)
-                logit_grad = torch.softmax(logits, dim=-1).sub_(train_onehot[batch_positions])
-                logit_grad.div_(batch_size)
-                torch.bmm(activation.transpose(1, 2), logit_grad, out=module.w2.grad)
-                torch.sum(logit_grad, dim=1, keepdim=True, out=module.b2.grad)
-                hidden_grad = torch.bmm(logit_grad, module.w2.transpose(1, 2))
-                hidden_grad.mul_(pre_activation > 0)
-                torch.bmm(batch.transpose(1, 2), hidden_grad, out=module.w1.grad)
-                torch.sum(hidden_grad, dim=1, keepdim=True, out=module.b1.grad)
+            epochs = [batches.epoch() for batches in seed_batches]
+            for step in range(len(epochs[0])):
+                positions = torch.stack([epoch[step] for epoch in epochs]).to(device)  # [S, B]
+                batch_size = positions.shape[1]
+                gathered = train_features[positions.reshape(-1)]  # [S*B, L, D]
+                if num_seeds == 1:
+                    batch = gathered.transpose(0, 1)  # [L, B, D], a view
+                else:
+                    batch = (gathered.view(num_seeds, batch_size, num_layers, -1).transpose(1, 2)
+                             .reshape(num_seeds * num_layers, batch_size, -1))
+                onehot = (train_onehot[positions][:, None].expand(-1, num_layers, -1, -1)
+                          .reshape(num_seeds * num_layers, batch_size, num_classes))
+                step_gradients(module, batch, onehot, batch_size)
                 optimiser.step()
-            eval_history.append(module(eval_features).argmax(dim=-1).cpu())
-    predictions = torch.stack(eval_history).numpy()
-    return RunHistory(predictions[:, :, :num_dev], predictions[:, :, num_dev:])
+            eval_history.append(torch.cat([
+                _group_logits(module, slice(s * num_layers, (s + 1) * num_layers), eval_features).argmax(dim=-1).cpu()
+                for s in range(num_seeds)]))
+    predictions = torch.stack(eval_history).numpy()  # [E, S*L, N_eval]
+    return [RunHistory(predictions[:, s * num_layers:(s + 1) * num_layers, :num_dev],
+                       predictions[:, s * num_layers:(s + 1) * num_layers, num_dev:])
+            for s in range(num_seeds)]
+
+
+def _uses_fused_path(kind: ProbeKind) -> bool:
+    return kind.module_name in FUSED_POOLED_PROBES and kind.input == "pooled"
 
 
 def fit_groups(kind: ProbeKind, folder: FeatureFolder, split: LabelledSplit, group_ids: Sequence[int],
@@ -283,21 +330,38 @@ def fit_groups(kind: ProbeKind, folder: FeatureFolder, split: LabelledSplit, gro
     The result does not depend on ``groups_per_pass``: each pass re-creates the shuffling stream
     of ``seed`` and each group its own initialisation.
     """
+    return fit_seeds(kind, folder, split, group_ids, [seed], config, inputs)[0]
+
+
+def fit_seeds(kind: ProbeKind, folder: FeatureFolder, split: LabelledSplit, group_ids: Sequence[int],
+              seeds: Sequence[int], config: TrainingConfig, inputs: ProbeInputs | None = None) -> list[RunHistory]:
+    """:func:`fit_groups` for every seed of ``seeds``. The paper's MLP and softmax regression on
+    pooled features train all seeds and groups in one batched pass (unless ``groups_per_pass``
+    limits it); other probes train seed by seed. Either way seed s gives what it gives alone."""
     inputs = inputs or ProbeInputs(folder, kind, resolve_device(config.device))
+    if _uses_fused_path(kind) and config.groups_per_pass is None:
+        module = kind.module_class(folder.input_dim(kind), len(split.class_names),
+                                   [group_init_seed(seed, group) for seed in seeds for group in group_ids])
+        return _fit_pooled_fused(module, inputs, split, group_ids, seeds, config)
     chunk = config.groups_per_pass or len(group_ids)
-    histories = []
-    for start in range(0, len(group_ids), chunk):
-        chunk_ids = list(group_ids)[start:start + chunk]
-        module = kind.build(folder.num_hidden_states, folder.input_dim(kind), len(split.class_names),
-                            chunk_ids, seed)
-        fit = _fit_paper_mlp if isinstance(module, PaperMLPProbe) and kind.input == "pooled" else _fit_autograd
-        histories.append(fit(module, inputs, split, chunk_ids, seed, config))
-    weights = [history.layer_weights for history in histories]
-    return RunHistory(
-        np.concatenate([history.dev_predictions for history in histories], axis=1),
-        np.concatenate([history.test_predictions for history in histories], axis=1),
-        None if weights[0] is None else np.concatenate(weights, axis=1),
-    )
+    runs = []
+    for seed in seeds:
+        histories = []
+        for start in range(0, len(group_ids), chunk):
+            chunk_ids = list(group_ids)[start:start + chunk]
+            module = kind.build(folder.num_hidden_states, folder.input_dim(kind), len(split.class_names),
+                                chunk_ids, seed)
+            if _uses_fused_path(kind):
+                histories.append(_fit_pooled_fused(module, inputs, split, chunk_ids, [seed], config)[0])
+            else:
+                histories.append(_fit_autograd(module, inputs, split, chunk_ids, seed, config))
+        weights = [history.layer_weights for history in histories]
+        runs.append(RunHistory(
+            np.concatenate([history.dev_predictions for history in histories], axis=1),
+            np.concatenate([history.test_predictions for history in histories], axis=1),
+            None if weights[0] is None else np.concatenate(weights, axis=1),
+        ))
+    return runs
 
 
 def best_dev_epochs(dev_predictions: np.ndarray, dev_labels: np.ndarray) -> np.ndarray:
@@ -399,9 +463,12 @@ def train_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, p
         split = join_split(folder, table, fold)
         inputs = ProbeInputs(folder, kind, resolve_device(config.device),
                              split.rows["train"] if standardize else None)
-        for seed in seed_list:
-            seed_split = split if train_fraction is None else subsample_train(split, train_fraction, seed)
-            history = fit_groups(kind, folder, seed_split, group_ids, seed, config, inputs)
+        if train_fraction is None:  # every seed on the same train part: one batched pass where possible
+            histories = fit_seeds(kind, folder, split, group_ids, seed_list, config, inputs)
+        else:  # each seed on its own subsample of the train part
+            histories = [fit_groups(kind, folder, subsample_train(split, train_fraction, seed), group_ids,
+                                    seed, config, inputs) for seed in seed_list]
+        for seed, history in zip(seed_list, histories):
             best = best_dev_epochs(history.dev_predictions, split.labels["dev"])
             groups = np.arange(len(layer_labels))
             chosen = {"dev": history.dev_predictions[best, groups],
