@@ -19,6 +19,7 @@ from serlib.data.corpora.base import Corpus, CorpusFile, Listing
 from serlib.data.corpora.registry import get_corpus
 from serlib.common.errors import SerlibError
 from serlib.common.files import write_csv_atomically
+from serlib.common.locks import folder_lock
 
 MANIFEST_COLUMNS = (
     "utterance_id",
@@ -81,12 +82,15 @@ def build_manifest(corpus_name: str, root: str | Path, strict: bool = True) -> p
 
 
 def write_manifest(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write the manifest CSV atomically (temporary file, then rename); return its path."""
+    """Write the manifest CSV atomically (temporary file, then rename) while holding its lock
+    (:func:`serlib.common.locks.folder_lock`, so two runs never write it at once); return its
+    path."""
     path = Path(path)
     missing = [column for column in MANIFEST_COLUMNS if column not in table.columns]
     if missing:
         raise ValueError(f"manifest table lacks columns {missing}")
-    write_csv_atomically(table.loc[:, list(MANIFEST_COLUMNS)], path)
+    with folder_lock(path, what="writing the manifest"):
+        write_csv_atomically(table.loc[:, list(MANIFEST_COLUMNS)], path)
     return path
 
 
