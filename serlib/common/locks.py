@@ -17,8 +17,8 @@ splits) wraps its check-compute-write in::
   :class:`~serlib.common.errors.SerlibError` carrying that message (``serlib extract --no-wait``).
 - The operating system releases the lock of a process that dies. A lock still held although its
   recorded owner is dead on this host (a forked child kept the file open) is taken over.
-- Re-entrant within a process: a function holding the lock of ``folder`` may call another
-  that locks the same folder.
+- Re-entrant within a process (all its threads count as one writer): a function holding the
+  lock of ``folder`` may call another that locks the same folder.
 """
 
 from __future__ import annotations
