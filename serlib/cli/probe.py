@@ -9,6 +9,9 @@ from pathlib import Path
 from serlib.common.files import write_csv_atomically
 from serlib.probing.kinds import PROBE_KINDS
 
+#: The profiles' default (params/*.yaml probes.standardize).
+STANDARDIZE_DEFAULT = True
+
 NAME = "probe"
 HELP = "train probes for every layer and seed of one model x corpus; write tidy results CSV"
 DESCRIPTION = (
@@ -41,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="model name (default: from index.json)")
     parser.add_argument("--language", default=None,
                         help="ISO 639-1 code (default: from the corpus registry, 'und' if unknown)")
+    parser.add_argument("--standardize", action=argparse.BooleanOptionalAction,
+                        default=STANDARDIZE_DEFAULT,
+                        help="scale every feature dimension by train-part mean and standard "
+                             "deviation before training (default: on, as in the profiles' "
+                             "probes.standardize; raw features train poorly)")
 
 
 def layer_weights_path(results_path: Path) -> Path:
@@ -63,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         args.features, args.split, probe=args.probe, seeds=args.seeds, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.lr, device=args.device,
         groups_per_pass=args.groups_per_pass, corpus=args.corpus, model=args.model,
-        language=args.language,
+        language=args.language, standardize=args.standardize,
     )
     write_csv_atomically(run.results, args.out)
     write_csv_atomically(run.predictions, predictions_path(args.out))

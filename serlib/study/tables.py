@@ -9,6 +9,7 @@ import pandas as pd
 
 from serlib.common.errors import SerlibError
 from serlib.common.files import atomic_write_text, write_csv_atomically
+from serlib.common.locks import folder_lock
 from serlib.study.config import StudyConfig
 
 
@@ -51,14 +52,17 @@ def cached_tables(cache: Path, stem: str, key: str, compute, names: tuple[str, .
     """The tables ``cache/<stem><name>`` (CSV, gzipped for names ending in ``.gz``; read with
     ``dtypes``) when ``cache/<stem>.key.json`` holds ``key``; otherwise ``compute()`` (one
     table per name), written atomically, the key file last, so a half-written set is never
-    taken as complete. ``record`` adds fields to the key file."""
+    taken as complete. ``record`` adds fields to the key file. The check, ``compute()`` and the
+    writes hold the lock of ``cache/<stem>`` (:func:`serlib.common.locks.folder_lock`): a
+    concurrent run waits, then reads what the first one wrote."""
     paths = [cache / f"{stem}{name}" for name in names]
     key_path = cache / f"{stem}.key.json"
-    if key_path.is_file() and json.loads(key_path.read_text()).get("cache_key") == key:
-        return [pd.read_csv(path, dtype=dtypes) for path in paths]
-    tables = compute()
-    key_path.unlink(missing_ok=True)
-    for table, path in zip(tables, paths):
-        write_csv_atomically(table, path)
-    atomic_write_text(key_path, json.dumps({"cache_key": key, **(record or {})}, indent=2))
+    with folder_lock(cache / stem, what=f"computing the cached tables {stem}"):
+        if key_path.is_file() and json.loads(key_path.read_text()).get("cache_key") == key:
+            return [pd.read_csv(path, dtype=dtypes) for path in paths]
+        tables = compute()
+        key_path.unlink(missing_ok=True)
+        for table, path in zip(tables, paths):
+            write_csv_atomically(table, path)
+        atomic_write_text(key_path, json.dumps({"cache_key": key, **(record or {})}, indent=2))
     return tables
