@@ -41,6 +41,21 @@ def save_figure(figure: plt.Figure | sns.FacetGrid, folder: Path, name: str) -> 
     plt.close(figure)
 
 
+def _finish_layer_grid(grid: sns.FacetGrid, x: str, y_label: str, chance: dict | None,
+                       title: str) -> sns.FacetGrid:
+    """Axis labels, integer layer ticks, the majority-class line per panel and the title."""
+    x_label = {"layer": "hidden state (0 = input to block 1)", "depth": "depth (layer / blocks)"}
+    grid.set_axis_labels(x_label.get(x, x), y_label)
+    for panel, axis in grid.axes_dict.items():
+        if x == "layer":
+            axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        if chance and panel in chance:
+            axis.axhline(chance[panel], color="0.4", linestyle="--", linewidth=1)
+    if title:
+        grid.figure.suptitle(title, y=1.02)
+    return grid
+
+
 def interval_curves(intervals: pd.DataFrame, hue: str = "model", col: str = "corpus",
                     chance: dict | None = None, title: str = "", col_wrap: int = 3,
                     x: str = "layer", y_label: str = "test accuracy") -> sns.FacetGrid:
@@ -60,16 +75,7 @@ def interval_curves(intervals: pd.DataFrame, hue: str = "model", col: str = "cor
 
     grid.map_dataframe(draw)
     grid.add_legend(title=hue)
-    x_label = {"layer": "hidden state (0 = input to block 1)", "depth": "depth (layer / blocks)"}
-    grid.set_axis_labels(x_label.get(x, x), y_label)
-    for panel, axis in grid.axes_dict.items():
-        if x == "layer":
-            axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        if chance and panel in chance:
-            axis.axhline(chance[panel], color="0.4", linestyle="--", linewidth=1)
-    if title:
-        grid.figure.suptitle(title, y=1.02)
-    return grid
+    return _finish_layer_grid(grid, x, y_label, chance, title)
 
 
 def comparison_intervals(comparisons: pd.DataFrame, title: str = "") -> plt.Figure:
@@ -145,16 +151,7 @@ def layer_curves(results: pd.DataFrame, metric: str = "accuracy", split: str = "
                        marker="o", errorbar=("ci", 95), n_boot=1000, seed=0,
                        col_wrap=min(col_wrap, rows[col].nunique()), height=3.0, aspect=1.25,
                        facet_kws={"sharex": False})
-    x_label = {"layer": "hidden state (0 = input to block 1)", "depth": "depth (layer / blocks)"}
-    grid.set_axis_labels(x_label.get(x, x), f"{split} {metric}")
-    for panel, axis in grid.axes_dict.items():
-        if x == "layer":
-            axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        if chance and panel in chance:
-            axis.axhline(chance[panel], color="0.4", linestyle="--", linewidth=1)
-    if title:
-        grid.figure.suptitle(title, y=1.02)
-    return grid
+    return _finish_layer_grid(grid, x, f"{split} {metric}", chance, title)
 
 
 def layer_weight_heatmap(weights: pd.DataFrame, title: str = "") -> plt.Figure:
