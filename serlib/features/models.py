@@ -14,7 +14,9 @@ Names accepted by :func:`load_model`:
 - ``random:<family>-tiny`` (see :data:`TINY_RANDOM_CONFIGS`): a tiny randomly initialised model
   for tests, never pretrained,
 - ``random:<short name, Hub id or folder>``: the real architecture with random weights (the
-  random-init control of the study); needs the model's ``config.json`` locally or in the cache.
+  random-init control of the study), from the model's ``config.json`` (folder, cache or Hub),
+  or offline from the architecture bundled with serlib for every registry model
+  (:mod:`serlib.features.bundled_configs`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from huggingface_hub import constants as hub_constants
 from huggingface_hub import try_to_load_from_cache
 
 from serlib.common.errors import SerlibError
+from serlib.features.bundled_configs import bundled_config, has_bundled_config
 from serlib.features.registry import (  # noqa: F401  (re-exported: the model names live there)
     ACOUSTIC_PREFIX,
     MODEL_REGISTRY,
@@ -255,10 +258,34 @@ def _build_random_model(name: str) -> LoadedModel:
 
 
 def _random_config(name: str) -> transformers.PretrainedConfig:
+    """The architecture of ``random:<target>``: tiny test config, the model's own config, or bundled.
+
+    The model's own ``config.json`` (local folder or cache, else the Hub) wins; a registry model
+    whose config cannot be had falls back to the architecture shipped with serlib
+    (:mod:`serlib.features.bundled_configs`), so the paper's models build offline.
+    """
     target = name[len(RANDOM_PREFIX):]
     if target in TINY_RANDOM_CONFIGS:
         return TINY_RANDOM_CONFIGS[target]()
-    return _from_pretrained_local_first(transformers.AutoConfig, resolve_model_id(target))
+    try:
+        return _from_pretrained_local_first(transformers.AutoConfig, resolve_model_id(target))
+    except SerlibError:
+        if not has_bundled_config(target):
+            raise
+        return config_from_bundled(target)
+
+
+def config_from_bundled(name: str) -> transformers.PretrainedConfig:
+    """A transformers config of registry model ``name`` built from serlib's bundled architecture."""
+    fields = dict(bundled_config(name)["model"])
+    return transformers.AutoConfig.for_model(fields.pop("model_type"), **fields)
+
+
+def feature_extractor_from_bundled(name: str) -> transformers.FeatureExtractionMixin:
+    """The preprocessor of registry model ``name`` from its bundled settings."""
+    settings = dict(bundled_config(name)["feature_extractor"])
+    extractor_class = getattr(transformers, settings.pop("feature_extractor_type"))
+    return extractor_class(**settings)
 
 
 def _random_fingerprint(config: transformers.PretrainedConfig) -> str:
@@ -337,10 +364,12 @@ def _default_feature_extractor(config: transformers.PretrainedConfig):
 
 
 def _load_feature_extractor(model_id: str, config: transformers.PretrainedConfig):
-    """The model's own preprocessor config when present, else the family's default."""
+    """The model's own preprocessor config when present, else the bundled one, else the family's default."""
     try:
         return _from_pretrained_local_first(transformers.AutoFeatureExtractor, model_id)
     except SerlibError:
+        if has_bundled_config(model_id):
+            return feature_extractor_from_bundled(model_id)
         return _default_feature_extractor(config)
 
 
@@ -423,6 +452,8 @@ __all__ = [
     "TINY_RANDOM_CONFIGS",
     "WHISPER_WINDOWS",
     "LoadedModel",
+    "config_from_bundled",
+    "feature_extractor_from_bundled",
     "describe",
     "load_model",
     "model_fingerprint",
