@@ -76,6 +76,7 @@ class LoadedModel:
     fingerprint: str
     is_random: bool = False
     config: transformers.PretrainedConfig | None = field(default=None, repr=False)
+    _float32_tensors: dict = field(default_factory=dict, repr=False)
 
     @property
     def padding_changes_output(self) -> bool:
@@ -105,7 +106,7 @@ class LoadedModel:
         """Run a batch; return ``([B, L+1, T, D] hidden states, valid frame counts)``.
 
         Frames at index >= the valid count of an utterance are padding and must be ignored.
-        Call under ``torch.inference_mode()`` (and autocast if wanted).
+        Call under ``torch.inference_mode()``; inputs follow the weights' dtype (:meth:`use_dtype`).
         """
         valid_frames = [self.num_frames(len(waveform)) for waveform in waveforms]
         with _capture_block_states(self.blocks) as captured:
@@ -125,7 +126,7 @@ class LoadedModel:
         ]
         lengths = [len(values) for values in prepared]
         device = self.device
-        input_values = torch.zeros(len(prepared), max(lengths), device=device)
+        input_values = torch.zeros(len(prepared), max(lengths), device=device, dtype=self.dtype)
         attention_mask = torch.zeros(len(prepared), max(lengths), dtype=torch.long, device=device)
         for row, values in enumerate(prepared):
             input_values[row, : len(values)] = torch.from_numpy(values)
@@ -145,7 +146,7 @@ class LoadedModel:
         with torch.autocast(self.device.type, enabled=False):  # log-mel in float32
             mel = self.feature_extractor(
                 list(waveforms), sampling_rate=SAMPLE_RATE, return_tensors="pt"
-            )["input_features"].to(self.device)
+            )["input_features"].to(self.device, self.dtype)
         if window == "full":
             self.model(mel)
         else:
@@ -154,6 +155,34 @@ class LoadedModel:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the weights are held in now (see :meth:`use_dtype`)."""
+        return next(self.model.parameters()).dtype
+
+    def use_dtype(self, dtype: torch.dtype) -> None:
+        """Hold the weights in ``dtype`` (bfloat16/float16 weights: the fast mode; float32: exact).
+
+        Casting the weights rather than autocasting keeps every matmul, convolution and norm in
+        one dtype with no per-call casts. The float32 tensors are kept aside (not copied) when
+        leaving float32 and put back on return, so a model switched to bfloat16 and back gives
+        exactly the float32 features again.
+        """
+        if dtype == self.dtype:
+            return
+        tensors = dict(self.model.named_parameters())
+        tensors.update(self.model.named_buffers())
+        if dtype == torch.float32 and self._float32_tensors:
+            for name, tensor in tensors.items():
+                tensor.data = self._float32_tensors[name].to(tensor.device)
+            self._float32_tensors = {}
+            return
+        if self.dtype == torch.float32:
+            self._float32_tensors = {name: tensor.data for name, tensor in tensors.items()}
+        for tensor in tensors.values():
+            if tensor.is_floating_point():
+                tensor.data = tensor.data.to(dtype)
 
 
 def _whisper_encoder_over_audio(
