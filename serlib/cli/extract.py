@@ -17,7 +17,8 @@ block, k = output of block k; see docs/layers.md).
 {textwrap.fill(
     f"MODEL is a short name ({', '.join(MODEL_REGISTRY)}), a Hugging Face Hub id, a local "
     "model folder, random:<family>-tiny (tiny random test models), random:<name> (the real "
-    "architecture with random weights), or an acoustic baseline: acoustic:egemaps (eGeMAPSv02 "
+    "architecture with random weights; for the short names above it builds offline from the "
+    "architecture bundled with serlib when the model's config is not cached), or an acoustic baseline: acoustic:egemaps (eGeMAPSv02 "
     "functionals via opensmile) or acoustic:mfcc (MFCC, pitch and level statistics), stored "
     "as a single hidden state [N, 1, D].", width=92)} Models are read from the folder or the Hugging Face cache
 first; the network is used only when they are not there (never with HF_HUB_OFFLINE=1).

@@ -16,14 +16,18 @@ files). How it stays correct and fast:
 - One writer per store folder (:func:`serlib.common.locks.folder_lock`); a concurrent run waits.
 - Each finished batch is stored at once as a chunk in ``.partial/``; a killed run resumes and
   recomputes only unfinished batches (batches are formed the same way every time).
-- Default compute dtype: bfloat16 autocast (CPU and GPU, float16 on GPUs without bfloat16);
-  ``dtype="float32"`` is the exact mode.
+- Default compute dtype (``auto``): bfloat16 *weights* on GPUs and on CPUs with bfloat16
+  instructions (float16 on GPUs without bfloat16), float32 on other CPUs (see
+  :func:`resolve_dtype`); ``dtype="float32"`` is the exact mode.
+- Audio of the next batch is decoded in a background thread while the model runs.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -89,14 +93,25 @@ def resolve_device(device: str) -> torch.device:
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> str:
-    """``auto`` -> bfloat16 (float16 on GPUs without bfloat16 support)."""
+    """``auto`` -> the fastest dtype the hardware runs natively.
+
+    GPUs: bfloat16 (float16 where bfloat16 is missing). CPUs: bfloat16 where they have bfloat16
+    instructions (AVX512-BF16 or AMX), else float32: without them oneDNN emulates bfloat16 and a
+    bfloat16 matmul runs 3-4x *slower* than float32 (measured on an AVX512 Xeon without BF16,
+    docs/performance.md).
+    """
     if dtype not in DTYPES:
         raise SerlibError(f"unknown dtype {dtype!r}; use one of {DTYPES}")
     if dtype != "auto":
         return dtype
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return "float16"
-    return "bfloat16"
+    if device.type == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "bfloat16" if cpu_has_native_bfloat16() else "float32"
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """True when this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX tiles)."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def plan_batches(
@@ -162,6 +177,32 @@ def _split_by_exact_length(waveforms: list[np.ndarray]) -> list[list[int]]:
     return list(groups.values())
 
 
+def _load_batch_audio(paths: pd.Series, rows: np.ndarray) -> list[np.ndarray]:
+    return [
+        load_audio(paths.iloc[row], SAMPLE_RATE, min_seconds=MIN_UTTERANCE_SECONDS) for row in rows
+    ]
+
+
+def _prefetched_audio(
+    paths: pd.Series, batches: list[np.ndarray], pending: list[int]
+) -> Iterator[tuple[int, np.ndarray, list[np.ndarray]]]:
+    """``(batch number, rows, waveforms)`` of each pending batch, decoding the next one meanwhile.
+
+    One background thread reads and resamples batch k+1 while the model runs batch k (decoding
+    releases the GIL in soundfile/soxr). A bad file raises its :class:`SerlibError` here, in order.
+    """
+    pending = list(pending)
+    if not pending:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="serlib-audio") as pool:
+        upcoming = pool.submit(_load_batch_audio, paths, batches[pending[0]])
+        for position, number in enumerate(pending):
+            waveforms = upcoming.result()
+            if position + 1 < len(pending):
+                upcoming = pool.submit(_load_batch_audio, paths, batches[pending[position + 1]])
+            yield number, batches[number], waveforms
+
+
 def _run_batch(
     loaded: LoadedModel,
     waveforms: list[np.ndarray],
@@ -178,12 +219,8 @@ def _run_batch(
     pooled_rows: dict[int, np.ndarray] = {}
     frame_rows: dict[int, np.ndarray] = {}
     counts = np.zeros(len(waveforms), dtype=np.int64)
-    device = loaded.device
-    autocast = torch.autocast(
-        device.type, dtype=getattr(torch, dtype) if dtype != "float32" else None,
-        enabled=dtype != "float32",
-    )
-    with torch.inference_mode(), autocast:
+    loaded.use_dtype(getattr(torch, dtype))  # weights in the compute dtype, not autocast
+    with torch.inference_mode():
         for group in groups:
             hidden, valid = loaded.hidden_states([waveforms[p] for p in group], whisper_window)
             pooled = pool_hidden_states(hidden, valid, pooling)
@@ -347,12 +384,7 @@ def _extract_features(
         desc=f"{label} on {corpus}", dynamic_ncols=True,
     )
     with bar:
-        for number in run.pending:
-            rows = batches[number]
-            waveforms = [
-                load_audio(table["path"].iloc[row], SAMPLE_RATE, min_seconds=MIN_UTTERANCE_SECONDS)
-                for row in rows
-            ]
+        for number, rows, waveforms in _prefetched_audio(table["path"], batches, run.pending):
             pooled, counts, frames = _run_batch(
                 loaded, waveforms, pooling, compute_dtype, whisper_window, keep_frames
             )
@@ -394,6 +426,7 @@ def _extract_features(
 __all__ = [
     "BatchDone",
     "ExtractionResult",
+    "cpu_has_native_bfloat16",
     "extract_features",
     "plan_batches",
     "pool_hidden_states",

@@ -14,7 +14,9 @@ Names accepted by :func:`load_model`:
 - ``random:<family>-tiny`` (see :data:`TINY_RANDOM_CONFIGS`): a tiny randomly initialised model
   for tests, never pretrained,
 - ``random:<short name, Hub id or folder>``: the real architecture with random weights (the
-  random-init control of the study); needs the model's ``config.json`` locally or in the cache.
+  random-init control of the study), from the model's ``config.json`` (folder, cache or Hub),
+  or offline from the architecture bundled with serlib for every registry model
+  (:mod:`serlib.features.bundled_configs`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from huggingface_hub import constants as hub_constants
 from huggingface_hub import try_to_load_from_cache
 
 from serlib.common.errors import SerlibError
+from serlib.features.bundled_configs import bundled_config, has_bundled_config
 from serlib.features.registry import (  # noqa: F401  (re-exported: the model names live there)
     ACOUSTIC_PREFIX,
     MODEL_REGISTRY,
@@ -73,6 +76,7 @@ class LoadedModel:
     fingerprint: str
     is_random: bool = False
     config: transformers.PretrainedConfig | None = field(default=None, repr=False)
+    _float32_tensors: dict = field(default_factory=dict, repr=False)
 
     @property
     def padding_changes_output(self) -> bool:
@@ -102,7 +106,7 @@ class LoadedModel:
         """Run a batch; return ``([B, L+1, T, D] hidden states, valid frame counts)``.
 
         Frames at index >= the valid count of an utterance are padding and must be ignored.
-        Call under ``torch.inference_mode()`` (and autocast if wanted).
+        Call under ``torch.inference_mode()``; inputs follow the weights' dtype (:meth:`use_dtype`).
         """
         valid_frames = [self.num_frames(len(waveform)) for waveform in waveforms]
         with _capture_block_states(self.blocks) as captured:
@@ -122,7 +126,7 @@ class LoadedModel:
         ]
         lengths = [len(values) for values in prepared]
         device = self.device
-        input_values = torch.zeros(len(prepared), max(lengths), device=device)
+        input_values = torch.zeros(len(prepared), max(lengths), device=device, dtype=self.dtype)
         attention_mask = torch.zeros(len(prepared), max(lengths), dtype=torch.long, device=device)
         for row, values in enumerate(prepared):
             input_values[row, : len(values)] = torch.from_numpy(values)
@@ -142,7 +146,7 @@ class LoadedModel:
         with torch.autocast(self.device.type, enabled=False):  # log-mel in float32
             mel = self.feature_extractor(
                 list(waveforms), sampling_rate=SAMPLE_RATE, return_tensors="pt"
-            )["input_features"].to(self.device)
+            )["input_features"].to(self.device, self.dtype)
         if window == "full":
             self.model(mel)
         else:
@@ -151,6 +155,34 @@ class LoadedModel:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the weights are held in now (see :meth:`use_dtype`)."""
+        return next(self.model.parameters()).dtype
+
+    def use_dtype(self, dtype: torch.dtype) -> None:
+        """Hold the weights in ``dtype`` (bfloat16/float16 weights: the fast mode; float32: exact).
+
+        Casting the weights rather than autocasting keeps every matmul, convolution and norm in
+        one dtype with no per-call casts. The float32 tensors are kept aside (not copied) when
+        leaving float32 and put back on return, so a model switched to bfloat16 and back gives
+        exactly the float32 features again.
+        """
+        if dtype == self.dtype:
+            return
+        tensors = dict(self.model.named_parameters())
+        tensors.update(self.model.named_buffers())
+        if dtype == torch.float32 and self._float32_tensors:
+            for name, tensor in tensors.items():
+                tensor.data = self._float32_tensors[name].to(tensor.device)
+            self._float32_tensors = {}
+            return
+        if self.dtype == torch.float32:
+            self._float32_tensors = {name: tensor.data for name, tensor in tensors.items()}
+        for tensor in tensors.values():
+            if tensor.is_floating_point():
+                tensor.data = tensor.data.to(dtype)
 
 
 def _whisper_encoder_over_audio(
@@ -255,10 +287,34 @@ def _build_random_model(name: str) -> LoadedModel:
 
 
 def _random_config(name: str) -> transformers.PretrainedConfig:
+    """The architecture of ``random:<target>``: tiny test config, the model's own config, or bundled.
+
+    The model's own ``config.json`` (local folder or cache, else the Hub) wins; a registry model
+    whose config cannot be had falls back to the architecture shipped with serlib
+    (:mod:`serlib.features.bundled_configs`), so the paper's models build offline.
+    """
     target = name[len(RANDOM_PREFIX):]
     if target in TINY_RANDOM_CONFIGS:
         return TINY_RANDOM_CONFIGS[target]()
-    return _from_pretrained_local_first(transformers.AutoConfig, resolve_model_id(target))
+    try:
+        return _from_pretrained_local_first(transformers.AutoConfig, resolve_model_id(target))
+    except SerlibError:
+        if not has_bundled_config(target):
+            raise
+        return config_from_bundled(target)
+
+
+def config_from_bundled(name: str) -> transformers.PretrainedConfig:
+    """A transformers config of registry model ``name`` built from serlib's bundled architecture."""
+    fields = dict(bundled_config(name)["model"])
+    return transformers.AutoConfig.for_model(fields.pop("model_type"), **fields)
+
+
+def feature_extractor_from_bundled(name: str) -> transformers.FeatureExtractionMixin:
+    """The preprocessor of registry model ``name`` from its bundled settings."""
+    settings = dict(bundled_config(name)["feature_extractor"])
+    extractor_class = getattr(transformers, settings.pop("feature_extractor_type"))
+    return extractor_class(**settings)
 
 
 def _random_fingerprint(config: transformers.PretrainedConfig) -> str:
@@ -337,10 +393,12 @@ def _default_feature_extractor(config: transformers.PretrainedConfig):
 
 
 def _load_feature_extractor(model_id: str, config: transformers.PretrainedConfig):
-    """The model's own preprocessor config when present, else the family's default."""
+    """The model's own preprocessor config when present, else the bundled one, else the family's default."""
     try:
         return _from_pretrained_local_first(transformers.AutoFeatureExtractor, model_id)
     except SerlibError:
+        if has_bundled_config(model_id):
+            return feature_extractor_from_bundled(model_id)
         return _default_feature_extractor(config)
 
 
@@ -428,6 +486,8 @@ __all__ = [
     "TINY_RANDOM_CONFIGS",
     "WHISPER_WINDOWS",
     "LoadedModel",
+    "config_from_bundled",
+    "feature_extractor_from_bundled",
     "describe",
     "load_model",
     "model_fingerprint",

@@ -37,15 +37,18 @@ def model_location(source: str) -> str:
     """Where a model would load from: ``random``, ``local`` folder, HF ``cache``, or ``hub``."""
     from huggingface_hub import try_to_load_from_cache
 
-    from serlib.features.models import RANDOM_PREFIX, TINY_RANDOM_CONFIGS, resolve_model_id
+    from serlib.features.registry import RANDOM_PREFIX, TINY_RANDOM_CONFIGS, resolve_model_id
 
     from serlib.features.acoustic import is_acoustic
+    from serlib.features.bundled_configs import has_bundled_config
 
     if source.removeprefix(RANDOM_PREFIX) in TINY_RANDOM_CONFIGS:
         return "random"
     if is_acoustic(source):
         return "local"
-    bare = source.removeprefix(RANDOM_PREFIX)  # random-init controls still need the config
+    bare = source.removeprefix(RANDOM_PREFIX)
+    if source.startswith(RANDOM_PREFIX) and has_bundled_config(bare):
+        return "random"  # built offline from serlib's bundled architecture when not cached
     if Path(bare).expanduser().is_dir():
         return "local"
     cached = try_to_load_from_cache(resolve_model_id(bare), "config.json")
