@@ -96,3 +96,33 @@ def test_prepare_corpora_writes_manifest_and_reuses_split(tmp_path, monkeypatch)
     second = study.prepare_corpora(config)
     assert second[0].split_path.read_bytes() == split_bytes
     assert (tmp_path / "results" / "splits" / first[0].split_path.name).is_file()
+
+
+def test_runner_shows_cell_progress_and_stage_bars_without_the_tcp_warning(tmp_path, capfd):
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("profile = 'x'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import sys\nfrom tqdm import tqdm\nfor _ in tqdm(range(3), desc='stage'):\n"
+                                  "    pass\nprint('careful: a real warning', file=sys.stderr)"),
+        nbformat.v4.new_code_cell("print(profile)"),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(notebook, tmp_path / "01_a.ipynb")
+    seconds = runner.execute_notebook(tmp_path / "01_a.ipynb", tmp_path / "out" / "01_a.ipynb", "demo")
+    err = capfd.readouterr().err
+    assert seconds > 0
+    assert "without encryption" not in err and "TCP" not in err
+    assert "01_a:  75%" in err and "3/4 [" in err  # the cells bar (4 cells: parameters injected)
+    assert "stage: 100%" in err  # the stage's own tqdm bar, as the cells bar's tail
+    assert "careful: a real warning\n" in err
+    executed = nbformat.read(tmp_path / "out" / "01_a.ipynb", as_version=4)
+    assert executed.cells[-1].outputs[0]["text"] == "demo\n"
+
+
+def test_run_all_lab_needs_results(monkeypatch, tmp_path, capsys):
+    import dataclasses
+
+    config = dataclasses.replace(load_config("demo"), results_dir=tmp_path / "none")
+    monkeypatch.setattr(run_all, "load_config", lambda profile: config)
+    assert run_all.main(["--lab"]) == 2
+    assert "does not exist yet; run ./run_all.sh first" in capsys.readouterr().err
