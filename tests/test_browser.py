@@ -146,7 +146,7 @@ def test_jupyterlab_renders_an_executed_notebook_with_its_figure(tmp_path):
     lab = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={lab_port}", "--ip=127.0.0.1",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--ServerApp.port_retries=0", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
+         "--ServerApp.port_retries=0", "--allow-root", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
          "jupyterlab.NeverCheckForUpdate"],
         env=environment, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "w"),
     )
