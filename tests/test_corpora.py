@@ -199,7 +199,7 @@ def test_user_csv_missing_columns(tmp_path):
 
 def test_registry_lists_every_corpus_with_canonical_labels():
     assert corpus_names() == ["emodb", "shemo", "aesdd", "emovo", "cafe", "ravdess", "iemocap",
-                              "iemocap_full", "cremad", "synthetic", "csv"]
+                              "iemocap_full", "cremad", "synthetic", "csv", "audiofolder"]
     for name in corpus_names():
         corpus = get_corpus(name)
         assert corpus.name == name

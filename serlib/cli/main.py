@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "serlib.cli.probe",
     "serlib.cli.best_layer",
     "serlib.cli.findings",
+    "serlib.cli.report",
 )
 
 

@@ -1,17 +1,21 @@
-"""``./run_all.sh [PROFILE] [--from NN] [--only NN]``: run the study's notebooks for a profile.
+"""``./run_all.sh [PROFILE] [--from NN] [--only NN] [--lab]``: run the study's notebooks for a profile.
 
 The command line of :mod:`serlib.study.runner`: checks the profile first (listing everything
 missing), then executes ``notebooks/NN_*.ipynb`` in order with papermill, writing the executed
-copies to ``results/<profile>/notebooks/``, and stops at the first failing notebook.
+copies to ``results/<profile>/notebooks/``, stops at the first failing notebook, then writes the
+static HTML report ``results/<profile>/report/`` and ends with one summary (each notebook's
+time, where the report is). ``--lab`` opens JupyterLab on ``results/<profile>/`` instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
 from serlib.common.errors import SerlibError
+from serlib.report.site import build_report_site
 from serlib.study.config import load_config
 from serlib.study.runner import execute_notebook, select_notebooks, study_notebooks
 
@@ -21,12 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("profile", nargs="?", default="demo", help="params/<profile>.yaml (default: demo)")
     parser.add_argument("--from", dest="start", metavar="NN", help="start at notebook NN")
     parser.add_argument("--only", metavar="NN", help="run only notebook NN")
+    parser.add_argument("--lab", action="store_true",
+                        help="open JupyterLab on results/<profile>/ instead of running")
     args = parser.parse_args(argv)
 
     try:
+        config = load_config(args.profile)
+        if args.lab:
+            return open_lab(config.results_dir)
         from serlib.study.checks import preflight
 
-        config = load_config(args.profile)
         problems = preflight(config)
         if problems:
             print(f"profile {config.profile!r} cannot run; missing:", file=sys.stderr)
@@ -36,16 +44,31 @@ def main(argv: list[str] | None = None) -> int:
         notebooks = select_notebooks(study_notebooks(), args.start, args.only)
         output_dir = config.results_dir / "notebooks"
         total = time.perf_counter()
-        for notebook in notebooks:
-            print(f"[{config.profile}] {notebook.name} ...", flush=True)
-            seconds = execute_notebook(notebook, output_dir / notebook.name, config.profile)
-            print(f"[{config.profile}] {notebook.name} done in {seconds:.0f} s", flush=True)
-        print(f"[{config.profile}] {len(notebooks)} notebooks in {time.perf_counter() - total:.0f} s; "
-              f"executed copies in {output_dir}")
+        times = {}
+        for number, notebook in enumerate(notebooks, start=1):
+            print(f"[{config.profile}] {number}/{len(notebooks)} {notebook.name}", flush=True)
+            times[notebook.name] = execute_notebook(notebook, output_dir / notebook.name, config.profile)
+        index = build_report_site(config.results_dir)
+        print(f"[{config.profile}] done: {len(notebooks)} notebooks in "
+              f"{time.perf_counter() - total:.0f} s")
+        for name, seconds in times.items():
+            print(f"  {seconds:7.0f} s  {name}")
+        print(f"  executed notebooks: {output_dir}\n  report: {index} "
+              f"(open it in a browser, or ./run_all.sh --lab {config.profile})")
     except SerlibError as error:
         print(f"run_all: error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def open_lab(results_dir) -> int:
+    """Replace this process by JupyterLab serving ``results_dir``."""
+    if not results_dir.is_dir():
+        raise SerlibError(f"{results_dir} does not exist yet; run ./run_all.sh first")
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={results_dir}"]
+    print(f"opening JupyterLab on {results_dir} (Ctrl-C to stop)", flush=True)
+    os.execv(sys.executable, command)
+    return 0  # not reached
 
 
 if __name__ == "__main__":

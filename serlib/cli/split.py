@@ -1,11 +1,14 @@
-"""`serlib split MANIFEST.csv --protocol random|speaker-cv|session-cv|speaker`: write the folds next to it."""
+"""`serlib split MANIFEST.csv --protocol random|speaker-cv|session-cv|speaker|emobox`: write the folds next to it."""
 
 from __future__ import annotations
 
 import argparse
 
+from serlib.common.errors import SerlibError
+from serlib.data.emobox import emobox_path, load_or_create_emobox_split
 from serlib.data.splits import DEFAULT_REPEATS, PROTOCOLS, SPLIT_NAMES, load_or_create_split, split_path
 
+EMOBOX = "emobox"
 NAME = "split"
 HELP = "write an evaluation protocol's train/dev/test folds of a manifest next to it"
 DESCRIPTION = f"""\
@@ -17,6 +20,9 @@ utterance_id, speaker, label, fold, split: every utterance once per fold, split 
               grouped 5-fold; dev speakers come from each fold's training speakers
   session-cv  IEMOCAP: leave one session out (5 folds, SUPERB's protocol), dev 20% of training
   speaker     one speaker-independent 60/20/20 split
+  emobox      EmoBox's published folds (--emobox-data PATH/TO/EmoBox/data): EmoBox's test part,
+              dev = stratified 20% of its training part (seeded); says whether the folds are
+              speaker-independent and which utterances no fold tests
 
 An existing file is reused when its utterances, labels and speakers are the manifest's.
 
@@ -27,15 +33,21 @@ Example: serlib split manifests/emodb.csv --protocol speaker-cv
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's arguments."""
     parser.add_argument("manifest", metavar="MANIFEST.csv", help="manifest CSV")
-    parser.add_argument("--protocol", choices=PROTOCOLS, default="random",
+    parser.add_argument("--protocol", choices=(*PROTOCOLS, EMOBOX), default="random",
                         help="evaluation protocol (default: random)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
                         help=f"random protocol: number of split seeds (default {DEFAULT_REPEATS})")
+    parser.add_argument("--emobox-data", metavar="PATH",
+                        help="EmoBox's data/ folder (with --protocol emobox)")
+    parser.add_argument("--emobox-corpus", metavar="NAME",
+                        help="EmoBox's name of the corpus (default: the manifest's corpus column)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Create (or reuse) the split file and print where it is and the part sizes per fold."""
+    if args.protocol == EMOBOX:
+        return _run_emobox(args)
     table = load_or_create_split(args.manifest, args.protocol, args.seed, args.repeats)
     path = split_path(args.manifest, args.protocol, args.seed)
     folds = table["fold"].nunique()
@@ -46,4 +58,13 @@ def run(args: argparse.Namespace) -> int:
     sizes = ", ".join(f"{part} {counts[part].mean():.0f} ({speakers[part].mean():.1f} speakers)"
                       for part in SPLIT_NAMES)
     print(f"{path}: {folds} fold(s); per fold on average: {sizes}")
+    return 0
+
+
+def _run_emobox(args: argparse.Namespace) -> int:
+    if not args.emobox_data:
+        raise SerlibError("--protocol emobox needs --emobox-data PATH/TO/EmoBox/data")
+    folds = load_or_create_emobox_split(args.manifest, args.emobox_data, args.emobox_corpus, args.seed)
+    print(f"{emobox_path(args.manifest, args.seed)}: {folds.table['fold'].nunique()} EmoBox folds of "
+          f"{folds.corpus}\n{folds.summary()}")
     return 0

@@ -6,17 +6,30 @@ is written to ``results/<profile>/notebooks/``. Before any notebook runs, the pr
 checked (corpus roots, models available offline or by download) and every problem is listed at
 once. The run stops at the first failing notebook, naming it and the cell's error. Reruns are
 cheap: manifests, splits, features and probe results are cached under the profile's work dir.
+
+The terminal shows one progress bar per notebook (cells done / total) whose tail is the current
+stage's own progress bar (the last tqdm line the kernel wrote to stderr); any other stderr line
+of the kernel (warnings, errors) is printed above the bar. The kernel talks to papermill over
+local IPC sockets instead of TCP, so it has no unencrypted network port (and ipykernel's warning
+about one is gone).
 """
 
 from __future__ import annotations
 
+import re
+import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from serlib.common.errors import SerlibError
 from serlib.study.config import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+ENGINE_NAME = "serlib-progress"
+PROGRESS_LINE = re.compile(r"\d+%\||\d+/\d+ \[")
+"""What a tqdm bar line looks like (``42%|###`` or ``3/7 [00:01<...``)."""
+STAGE_WIDTH = 60
 
 
 def study_notebooks(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -40,12 +53,17 @@ def select_notebooks(notebooks: list[Path], start: str | None, only: str | None)
     return notebooks
 
 
-def execute_notebook(notebook: Path, output: Path, profile: str) -> float:
-    """Run one notebook with papermill; returns seconds taken. Raises SerlibError on failure."""
+def execute_notebook(notebook: Path, output: Path, profile: str, progress: bool = True) -> float:
+    """Run one notebook with papermill; returns seconds taken. Raises SerlibError on failure.
+
+    With ``progress``, a cells-done bar and the stage's own progress go to stderr.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     output.parent.mkdir(parents=True, exist_ok=True)
+    _register_engine()
+    stage_lines = StageLines(sys.stderr)
     started = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -54,7 +72,10 @@ def execute_notebook(notebook: Path, output: Path, profile: str) -> float:
             parameters={"profile": profile},
             kernel_name="python3",
             cwd=str(notebook.parent),
-            progress_bar=False,
+            engine_name=ENGINE_NAME,
+            progress_bar={"desc": notebook.stem, "leave": False, "dynamic_ncols": True} if progress else False,
+            stderr_file=stage_lines,
+            kernel_manager_class=_ipc_kernel_manager(),
         )
     except PapermillExecutionError as error:
         raise SerlibError(
@@ -81,3 +102,64 @@ def portable_paths(executed: Path, root: Path = REPO_ROOT) -> None:
             except ValueError:
                 record[key] = Path(record[key]).name
     nbformat.write(notebook, executed)
+
+
+class StageLines:
+    """The kernel's stderr as papermill hands it on: tqdm lines become the tail (postfix) of the
+    notebook's cells bar, every other line is printed to ``terminal`` above the bar."""
+
+    def __init__(self, terminal: IO[str]):
+        self.terminal = terminal
+        self.bar = None
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        *complete, self.pending = re.split(r"[\r\n]", self.pending)
+        for line in complete:
+            self._show(line)
+        if PROGRESS_LINE.search(self.pending):  # a bar redrawn without a line end yet
+            self._show(self.pending)
+        return len(text)
+
+    def flush(self) -> None:
+        self.terminal.flush()
+
+    def _show(self, line: str) -> None:
+        line = line.rstrip()
+        if not line:
+            return
+        if PROGRESS_LINE.search(line):
+            if self.bar is not None:
+                self.bar.set_postfix_str(line[-STAGE_WIDTH:], refresh=True)
+            return
+        from tqdm import tqdm
+
+        tqdm.write(line, file=self.terminal)
+
+
+def _register_engine() -> None:
+    """Register papermill's nbclient engine, handing the cells bar to :class:`StageLines`."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class ProgressEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            stderr_file = kwargs.get("stderr_file")
+            if isinstance(stderr_file, StageLines):
+                stderr_file.bar = nb_man.pbar
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register(ENGINE_NAME, ProgressEngine)
+
+
+def _ipc_kernel_manager() -> type:
+    """A kernel manager whose kernel listens on IPC sockets (files in Jupyter's runtime folder)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+
+    return IPCKernelManager

@@ -38,8 +38,10 @@ EXAMPLES_SHOWN = 5
 logger = logging.getLogger(__name__)
 
 
-def build_manifest(corpus_name: str, root: str | Path, strict: bool = True) -> pd.DataFrame:
-    """List the corpus ``corpus_name`` found at ``root`` as a manifest table.
+def build_manifest(corpus_name: str | Corpus, root: str | Path, strict: bool = True) -> pd.DataFrame:
+    """List the corpus ``corpus_name`` (a registry name, or a :class:`Corpus` built with options,
+    e.g. :func:`serlib.data.corpora.audiofolder.audiofolder_corpus`) found at ``root`` as a
+    manifest table.
 
     With ``strict=True`` an audio file whose name does not follow the corpus's naming scheme
     raises :class:`SerlibError`; with ``strict=False`` such files are skipped with a warning
@@ -49,7 +51,7 @@ def build_manifest(corpus_name: str, root: str | Path, strict: bool = True) -> p
     in the 4-class setup) are dropped and counted in ``table.attrs["excluded"]``
     (reason -> count). Durations and sample rates come from the file headers.
     """
-    corpus = get_corpus(corpus_name)
+    corpus = corpus_name if isinstance(corpus_name, Corpus) else get_corpus(corpus_name)
     root = Path(os.path.abspath(Path(root).expanduser()))
     if not root.exists():
         raise SerlibError(

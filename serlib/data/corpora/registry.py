@@ -19,6 +19,7 @@ CORPORA: dict[str, str] = {
     "cremad": "serlib.data.corpora.cremad:CORPUS",
     "synthetic": "serlib.data.corpora.synthetic:CORPUS",
     "csv": "serlib.data.corpora.user_csv:CORPUS",
+    "audiofolder": "serlib.data.corpora.audiofolder:CORPUS",
 }
 """Corpus name -> ``"module:attribute"`` of its :class:`Corpus`."""
 
