@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+matplotlib.rcParams["svg.hashsalt"] = "serlib"  # SVG ids from a fixed salt: equal figures, equal files
+
 
 def _in_notebook() -> bool:
     try:
