@@ -6,9 +6,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-import pandas as pd
-
-from conftest import write_wav
+from conftest import write_tiny_manifest
 
 MODEL = "random:wav2vec2-tiny"
 STORE = Path("random__wav2vec2-tiny") / "tiny"
@@ -16,14 +14,7 @@ STORE = Path("random__wav2vec2-tiny") / "tiny"
 
 def write_manifest(folder: Path, durations=(0.3, 0.4, 0.5, 0.6, 0.7, 0.8)) -> Path:
     """Clips of the given durations (distinct tones) and their manifest ``tiny.csv``."""
-    rows = []
-    for number, duration in enumerate(durations):
-        path = write_wav(folder / "wav" / f"utt{number}.wav", duration, 16000,
-                         frequency=200 + 90 * number)
-        rows.append({"utterance_id": f"utt{number}", "path": str(path), "corpus": "tiny",
-                     "duration_s": duration, "sample_rate": 16000})
-    pd.DataFrame(rows).to_csv(folder / "tiny.csv", index=False)
-    return folder / "tiny.csv"
+    return write_tiny_manifest(folder, durations)
 
 
 def extract_arguments(manifest: Path, out: Path, *extra: str) -> list[str]:
