@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile
 
@@ -27,6 +28,20 @@ def write_wav(
     samples = np.repeat(tone[:, None], channels, axis=1) if channels > 1 else tone
     soundfile.write(path, samples, sample_rate, subtype="PCM_16")
     return path
+
+
+def write_tiny_manifest(folder: Path, seconds=(0.3, 0.5, 0.7)) -> Path:
+    """Clips of the given durations (distinct tones) in ``folder/wav`` and their manifest
+    ``folder/tiny.csv`` (corpus ``tiny``, with durations and sample rates); return its path."""
+    rows = []
+    for number, duration in enumerate(seconds):
+        path = write_wav(folder / "wav" / f"utt{number}.wav", duration, 16000,
+                         frequency=200 + 90 * number)
+        rows.append({"utterance_id": f"utt{number}", "path": str(path), "corpus": "tiny",
+                     "duration_s": duration, "sample_rate": 16000})
+    manifest = folder / "tiny.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return manifest
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from conftest import write_wav
+from conftest import write_tiny_manifest, write_wav
 from serlib.cli import main
 from serlib.features import acoustic, extract
 from serlib.features.extract import extract_features
@@ -22,15 +21,7 @@ MODEL = "random:wav2vec2-tiny"
 
 
 def write_manifest(folder: Path, seconds=(0.3, 0.5, 0.7)) -> Path:
-    rows = []
-    for number, duration in enumerate(seconds):
-        path = write_wav(folder / "wav" / f"utt{number}.wav", duration, 16000,
-                         frequency=200 + 90 * number)
-        rows.append({"utterance_id": f"utt{number}", "path": str(path), "corpus": "tiny",
-                     "duration_s": duration, "sample_rate": 16000})
-    manifest = folder / "tiny.csv"
-    pd.DataFrame(rows).to_csv(manifest, index=False)
-    return manifest
+    return write_tiny_manifest(folder, seconds)
 
 
 def run(model, manifest, out, **options):

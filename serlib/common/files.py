@@ -5,10 +5,16 @@ unique to this writer (``.<name>.<random>.tmp`` in the target's folder), is flus
 and only then renamed over the target. A reader therefore sees the old file or the new one,
 never a half-written one, and two writers never share a temporary file. A temporary file left
 by a killed writer ends in ``.tmp`` and is never read as data.
+
+A full disk (``ENOSPC``), a file-size limit (``EFBIG``) or an exhausted quota (``EDQUOT``)
+while writing becomes one :class:`~serlib.common.errors.SerlibError` naming the folder and the
+bytes being written (:func:`disk_full_error`); the temporary file is removed, so nothing
+half-written is ever trusted.
 """
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import os
@@ -20,7 +26,27 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
+from serlib.common.errors import SerlibError
+
 TEMPORARY_SUFFIX = ".tmp"
+#: OSError numbers that mean "no room for this file": disk full, file too large, quota.
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+
+
+def is_no_space_error(error: BaseException) -> bool:
+    """True for an OSError that says the disk, a file-size limit or a quota is full."""
+    return isinstance(error, OSError) and error.errno in NO_SPACE_ERRNOS
+
+
+def disk_full_error(path: Path, needed_bytes: int | None, error: OSError) -> SerlibError:
+    """The one message for a write that found no room: the folder, the bytes, the fix."""
+    needed = (f"about {needed_bytes:,} bytes ({needed_bytes / 2**20:.1f} MiB)"
+              if needed_bytes else "more space")
+    return SerlibError(
+        f"no space to write {path.name} in {path.parent} ({os.strerror(error.errno)}); it needs "
+        f"{needed}. Free space there (or raise the file-size limit / quota), or point the "
+        "output elsewhere, then run again: nothing half-written is kept"
+    )
 
 
 def temporary_path(path: Path) -> Path:
@@ -57,11 +83,25 @@ def atomic_write(path: str | Path, write: Callable[[IO], None], mode: str = "w")
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-    except BaseException:
+    except BaseException as error:
+        written = temporary.stat().st_size if temporary.exists() else None
         temporary.unlink(missing_ok=True)
+        if is_no_space_error(error):
+            raise disk_full_error(path, _bytes_needed(write, mode, written), error) from None
         raise
     replace_durably(temporary, path)
     return path
+
+
+def _bytes_needed(write: Callable[[IO], None], mode: str, written: int | None) -> int | None:
+    """How many bytes the failed ``write`` produces (counted in memory), else what reached disk."""
+    try:
+        buffer = io.BytesIO() if "b" in mode else io.StringIO()
+        write(buffer)
+    except Exception:  # the count is for the message only
+        return written
+    value = buffer.getvalue()
+    return len(value.encode("utf-8")) if isinstance(value, str) else len(value)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -2,11 +2,13 @@
 
 Reading uses soundfile (any format libsndfile reads), resampling uses soxr. Every problem a
 user can cause (a missing, unreadable, empty, too short or non-finite file) raises
-:class:`serlib.common.errors.SerlibError`.
+:class:`serlib.common.errors.SerlibError`. An all-silent file is read, with a warning on the
+``serlib.data.audio`` logger (it is valid audio, but usually an export mistake).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from serlib.common.errors import SerlibError
 
 DEFAULT_SAMPLE_RATE = 16000
 RESAMPLE_QUALITY = "VHQ"
+
+logger = logging.getLogger(__name__)
 
 
 def audio_info(path: str | Path) -> tuple[float, int]:
@@ -64,6 +68,9 @@ def load_audio(
             f"audio file {path} contains NaN or infinite samples; re-export it as PCM "
             "or remove it from the corpus"
         )
+    if not samples.any():
+        logger.warning("audio file %s is all silent (every sample is 0); it is used as it is, "
+                       "but check the export or remove it from the corpus", path)
     mono = samples.mean(axis=1, dtype=np.float32)
     if sample_rate != target_sample_rate:
         mono = soxr.resample(mono, sample_rate, target_sample_rate, quality=RESAMPLE_QUALITY)
@@ -77,6 +84,10 @@ def load_audio(
 
 
 def _require_file(path: Path) -> None:
+    if path.is_dir():
+        raise SerlibError(
+            f"audio file {path} is a folder, not a file; check the path or rebuild the manifest"
+        )
     if not path.is_file():
         raise SerlibError(
             f"audio file {path} does not exist; check the path or rebuild the manifest"

@@ -7,12 +7,14 @@ are what a run reports. Resuming an unfinished store is :func:`serlib.features.s
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from serlib.common.errors import SerlibError
+from serlib.common.tables import read_user_csv
 
 #: Shorter utterances are refused (no model produces a frame from less).
 MIN_UTTERANCE_SECONDS = 0.05
@@ -57,7 +59,12 @@ class BatchDone:
 
 
 def read_manifest(manifest: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
-    """The manifest as a DataFrame (checked) and its file path, if it came from a file."""
+    """The manifest as a DataFrame (checked) and its file path, if it came from a file.
+
+    Checked: it parses as CSV with a cell per column in every row, has ``utterance_id`` and
+    ``path`` filled in on every row, unique ids, and numeric ``duration_s`` (when present).
+    Relative paths of a manifest file are taken relative to the manifest's folder.
+    """
     if isinstance(manifest, pd.DataFrame):
         table, source = manifest.reset_index(drop=True), None
     else:
@@ -66,7 +73,8 @@ def read_manifest(manifest: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, st
             raise SerlibError(
                 f"manifest {manifest} does not exist; build one with `serlib manifest`"
             )
-        table = pd.read_csv(manifest, dtype={"utterance_id": str, "speaker": str})
+        table = read_user_csv(manifest, "manifest", "rebuild it with `serlib manifest`",
+                              dtype={"utterance_id": str, "speaker": str})
     where = source or "the manifest DataFrame"
     missing = {"utterance_id", "path"} - set(table.columns)
     if missing:
@@ -76,12 +84,33 @@ def read_manifest(manifest: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, st
         )
     if table.empty:
         raise SerlibError(f"{where} has no rows; nothing to extract")
+    for column in ("utterance_id", "path"):
+        empty = table[column].isna() | (table[column].astype(str).str.strip() == "")
+        if empty.any():
+            raise SerlibError(
+                f"{where} row {int(empty.to_numpy().argmax()) + 1} has no {column}; fill it in "
+                "or remove the row"
+            )
     duplicated = table["utterance_id"][table["utterance_id"].duplicated()]
     if not duplicated.empty:
         raise SerlibError(
             f"{where} repeats utterance_id {duplicated.iloc[0]!r}; utterance ids must be unique"
         )
+    if "duration_s" in table.columns and not pd.api.types.is_numeric_dtype(table["duration_s"]):
+        raise SerlibError(
+            f"{where} has a duration_s that is not a number (e.g. "
+            f"{table['duration_s'].iloc[0]!r}); give seconds, or drop the column to read them "
+            "from the audio headers"
+        )
+    if source is not None:
+        table["path"] = [_resolved(path, Path(source).parent) for path in table["path"]]
     return table, source
+
+
+def _resolved(path: str, base: Path) -> str:
+    """A manifest path as it is (absolute) or relative to the manifest's own folder."""
+    path = str(path)
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
 
 
 def corpus_name_of(table: pd.DataFrame, source: str | None, corpus_name: str | None) -> str:

@@ -32,8 +32,9 @@ import numpy as np
 import pandas as pd
 
 from serlib.common.errors import SerlibError
-from serlib.common.files import (atomic_save_npy, atomic_write, atomic_write_text, fsync_file,
-                                 replace_durably, temporary_path)
+from serlib.common.files import (atomic_save_npy, atomic_write, atomic_write_text,
+                                 disk_full_error, fsync_file, is_no_space_error, replace_durably,
+                                 temporary_path)
 
 STORE_FORMAT_VERSION = 1
 INDEX_FILE = "index.json"
@@ -238,37 +239,59 @@ def write_store(
     num_frames = np.zeros(len(utterance_ids), dtype=np.int64)
     for chunk in chunks:
         num_frames[chunk.row_indices] = chunk.num_frames
+    offsets = np.concatenate([[0], np.cumsum(num_frames)]).astype(np.int64)
+    frames_full_shape = None if frame_shape is None else (int(offsets[-1]), *frame_shape)
+    try:
+        def fill_pooled(pooled: np.ndarray) -> None:
+            for chunk in chunks:
+                pooled[chunk.row_indices] = chunk.pooled
 
-    pooled_temporary = temporary_path(folder / POOLED_FILE)
-    pooled = np.lib.format.open_memmap(pooled_temporary, "w+", np.float32, pooled_shape)
-    for chunk in chunks:
-        pooled[chunk.row_indices] = chunk.pooled
-    pooled.flush()
-    del pooled
-    fsync_file(pooled_temporary)
-    replace_durably(pooled_temporary, folder / POOLED_FILE)
+        _write_memmap(folder / POOLED_FILE, np.float32, pooled_shape, fill_pooled)
+        if frames_full_shape is not None:
+            def fill_frames(frames: np.ndarray) -> None:
+                for chunk in chunks:
+                    chunk_frames = partial.chunk_frames(chunk.number)
+                    local_offsets = np.concatenate([[0], np.cumsum(chunk.num_frames)])
+                    for position, row in enumerate(chunk.row_indices):
+                        source = chunk_frames[local_offsets[position]: local_offsets[position + 1]]
+                        frames[offsets[row]: offsets[row + 1]] = source
 
-    if frame_shape is not None:
-        offsets = np.concatenate([[0], np.cumsum(num_frames)]).astype(np.int64)
-        frames_temporary = temporary_path(folder / FRAMES_FILE)
-        frames = np.lib.format.open_memmap(
-            frames_temporary, "w+", np.float16, (int(offsets[-1]), *frame_shape)
-        )
-        for chunk in chunks:
-            chunk_frames = partial.chunk_frames(chunk.number)
-            local_offsets = np.concatenate([[0], np.cumsum(chunk.num_frames)])
-            for position, row in enumerate(chunk.row_indices):
-                source = chunk_frames[local_offsets[position]: local_offsets[position + 1]]
-                frames[offsets[row]: offsets[row + 1]] = source
-        frames.flush()
-        del frames
-        fsync_file(frames_temporary)
-        replace_durably(frames_temporary, folder / FRAMES_FILE)
-        atomic_save_npy(folder / FRAME_OFFSETS_FILE, offsets)
+            _write_memmap(folder / FRAMES_FILE, np.float16, frames_full_shape, fill_frames)
+            atomic_save_npy(folder / FRAME_OFFSETS_FILE, offsets)
+    except OSError as error:
+        if not is_no_space_error(error):
+            raise
+        needed = int(np.prod(pooled_shape)) * 4 + (
+            int(np.prod(frames_full_shape)) * 2 if frames_full_shape is not None else 0)
+        raise disk_full_error(folder / POOLED_FILE, needed, error) from None
 
     table = pd.DataFrame({"utterance_id": utterance_ids, "num_frames": num_frames})
     atomic_write_text(folder / UTTERANCES_FILE, table.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(folder / INDEX_FILE, json.dumps({**index, "complete": True}, indent=2))
+
+
+def _write_memmap(path: Path, dtype, shape: tuple[int, ...], fill) -> None:
+    """Write a ``.npy`` of ``shape`` through a memory map filled by ``fill(array)``, atomically.
+
+    The file's blocks are reserved (``posix_fallocate``) before any page is written, so a full
+    disk raises ``OSError(ENOSPC)`` here rather than killing the process with SIGBUS later; the
+    temporary file is removed on any failure.
+    """
+    temporary = temporary_path(path)
+    try:
+        array = np.lib.format.open_memmap(temporary, "w+", dtype, shape)
+        with open(temporary, "rb+") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size and hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(handle.fileno(), 0, size)
+        fill(array)
+        array.flush()
+        del array
+        fsync_file(temporary)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    replace_durably(temporary, path)
 
 
 @dataclass

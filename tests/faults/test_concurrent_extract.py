@@ -4,34 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-import pandas as pd
+import pytest
 
-from conftest import write_wav
-
-
-def write_manifest(folder: Path) -> Path:
-    rows = []
-    for number, duration in enumerate((0.3, 0.4, 0.5, 0.6, 0.7, 0.8)):
-        path = write_wav(folder / "wav" / f"utt{number}.wav", duration, 16000,
-                         frequency=200 + 90 * number)
-        rows.append({"utterance_id": f"utt{number}", "path": str(path), "corpus": "tiny",
-                     "duration_s": duration, "sample_rate": 16000})
-    pd.DataFrame(rows).to_csv(folder / "tiny.csv", index=False)
-    return folder / "tiny.csv"
+from faults.extraction_runs import (STORE, extract_command, extract_in_process, store_bytes,
+                             write_manifest)
 
 
-def extract_command(manifest: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "serlib", "extract", "--model", "random:wav2vec2-tiny",
-            "--manifest", str(manifest), "--out", str(out), "--dtype", "float32",
-            "--batch-seconds", "0.5", "--threads", "1", "--quiet", *extra]
-
-
-def store_bytes(folder: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
-
-
+@pytest.mark.slow  # two torch imports and a full run; test_kill_extract covers a pair in the fast set
 def test_two_concurrent_extractions_both_succeed_and_leave_one_runs_store(tmp_path):
     manifest = write_manifest(tmp_path)
     runs = [subprocess.Popen(extract_command(manifest, tmp_path / "shared"),
@@ -40,23 +20,35 @@ def test_two_concurrent_extractions_both_succeed_and_leave_one_runs_store(tmp_pa
     outputs = [run.communicate(timeout=300) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert not any("Traceback" in err for _, err in outputs)
-    assert subprocess.run(extract_command(manifest, tmp_path / "alone")).returncode == 0
-    folder = Path("random__wav2vec2-tiny") / "tiny"
-    shared, alone = store_bytes(tmp_path / "shared" / folder), store_bytes(tmp_path / "alone" / folder)
+    assert extract_in_process(manifest, tmp_path / "alone") == 0
+    shared, alone = store_bytes(tmp_path / "shared" / STORE), store_bytes(tmp_path / "alone" / STORE)
     assert set(shared) == {"index.json", "pooled.npy", "utterances.csv"}
     for name in ("pooled.npy", "utterances.csv"):
         assert shared[name] == alone[name]
-    assert not (tmp_path / "shared" / folder / ".partial").exists()
+    assert not (tmp_path / "shared" / STORE / ".partial").exists()
 
 
-def test_no_wait_stops_with_who_holds_the_store(tmp_path):
-    from serlib.common.locks import folder_lock
+HOLD_LOCK = """
+import sys, time
+from serlib.common.locks import folder_lock
+with folder_lock(sys.argv[1], what="a test holding the store"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
 
+
+def test_no_wait_stops_with_who_holds_the_store(tmp_path, capsys):
     manifest = write_manifest(tmp_path)
-    folder = tmp_path / "out" / "random__wav2vec2-tiny" / "tiny"
-    with folder_lock(folder, what="a test holding the store"):
-        result = subprocess.run(extract_command(manifest, tmp_path / "out", "--no-wait"),
-                                capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2
-    assert "is being written by pid" in result.stderr and "a test holding the store" in result.stderr
-    assert "Traceback" not in result.stderr
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK,
+                               str(tmp_path / "out" / STORE)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        status = extract_in_process(manifest, tmp_path / "out", "--no-wait")
+    finally:
+        holder.kill()
+        holder.wait()
+    stderr = capsys.readouterr().err
+    assert status == 2
+    assert f"is being written by pid {holder.pid}" in stderr
+    assert "a test holding the store" in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "out" / STORE / "index.json").exists()

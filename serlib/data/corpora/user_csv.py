@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
+from serlib.common.tables import read_user_csv
 from serlib.data.corpora.base import CANONICAL_LABELS, Corpus, CorpusFile, Listing
 from serlib.common.errors import SerlibError
 
@@ -36,11 +35,9 @@ def list_files(csv_path: Path) -> Listing:
     """Describe every row of the user's CSV file."""
     if not csv_path.is_file():
         return Listing()
-    try:
-        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise SerlibError(f"cannot read corpus CSV {csv_path} ({error}); "
-                          "save it as UTF-8 CSV with a header row") from None
+    table = read_user_csv(csv_path, "corpus CSV", "save it as UTF-8 CSV with a header row "
+                          "and one cell per column in every row", dtype=str,
+                          keep_default_na=False)
     table.columns = [str(column).strip().lower() for column in table.columns]
     missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
     if missing:
@@ -53,6 +50,9 @@ def list_files(csv_path: Path) -> Listing:
         if gender not in GENDERS:
             raise SerlibError(f"corpus CSV {csv_path} line {row_number}: gender {gender!r} "
                               "is not female, male or empty")
+        if not row["path"].strip():
+            raise SerlibError(f"corpus CSV {csv_path} line {row_number}: empty path; give the "
+                              "audio file's path (absolute or relative to the CSV) or remove the row")
         audio_path = Path(row["path"].strip())
         listing.files.append(CorpusFile(
             audio_path=audio_path if audio_path.is_absolute() else base / audio_path,
