@@ -62,3 +62,16 @@ def test_flat_module_names_of_the_earlier_layout_still_import():
     assert serlib.train is train and old_plots is plots
     with pytest.raises(AttributeError):
         serlib.no_such_module  # noqa: B018
+
+
+@pytest.mark.parametrize("script", sorted((REPO_ROOT / "benchmarks").glob("*.py")), ids=lambda path: path.name)
+def test_benchmark_scripts_import_names_that_exist(script):
+    """The benchmarks are not run by the tests; at least every serlib name they import must exist."""
+    import ast
+    import importlib
+
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("serlib"):
+            module = importlib.import_module(node.module)
+            missing = [alias.name for alias in node.names if not hasattr(module, alias.name)]
+            assert missing == [], f"{script.name}: {node.module} has no {missing}"

@@ -63,14 +63,15 @@ def test_split_command_writes_next_to_manifest_and_reuses(tmp_path, capsys):
     split_file = tmp_path / "emodb.split-speaker-seed1.csv"
     first_run = capsys.readouterr().out
     assert first_run == (
-        f"{split_file}: train 2 (1 speakers), dev 2 (1 speakers), test 2 (1 speakers)\n"
+        f"{split_file}: 1 fold(s); per fold on average: train 2 (1.0 speakers), "
+        "dev 2 (1.0 speakers), test 2 (1.0 speakers)\n"
     )
     written = split_file.read_bytes()
     assert cli.main(["split", str(manifest), "--protocol", "speaker", "--seed", "1"]) == 0
     assert capsys.readouterr().out == first_run
     assert split_file.read_bytes() == written
-    assert cli.main(["split", str(manifest), "--folds", "3"]) == 0
-    assert (tmp_path / "emodb.folds-3-seed0.csv").is_file()
+    assert cli.main(["split", str(manifest), "--protocol", "speaker-cv"]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'emodb.split-speaker-cv-seed0.csv'}: 3 fold(s)")
 
 
 def test_split_command_missing_manifest(tmp_path, capsys):

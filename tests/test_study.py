@@ -87,14 +87,19 @@ def test_prepare_corpora_writes_manifest_and_reuses_split(tmp_path, monkeypatch)
         corpora:
           - {{id: synthetic-it, name: synthetic, language: it, root: {tmp_path / 'synthetic'}}}
         models: [random:wav2vec2-tiny]
+        split: {{protocols: [speaker-cv, random], repeats: 3}}
     """))
     config = load_config(profile)
+    assert config.split_protocol == "speaker-cv" and config.split_protocols == ("speaker-cv", "random")
     assert study.preflight(config) == []
     first = study.prepare_corpora(config)
+    assert list(first[0].split_paths) == ["speaker-cv", "random"]
     split_bytes = first[0].split_path.read_bytes()
     summary = study.corpus_summary(first)
     assert summary.loc[0, "utterances"] == 72 and summary.loc[0, "speakers"] == 4
-    assert summary.loc[0, "train/dev/test"] == "43/14/15"
+    # 4 speakers: leave one out, one dev speaker, two training speakers per fold
+    assert summary.loc[0, "speaker-cv: folds x train/dev/test"] == "4 x 36/18/18"
+    assert summary.loc[0, "random: folds x train/dev/test"] == "3 x 43/14/15"
     second = study.prepare_corpora(config)
     assert second[0].split_path.read_bytes() == split_bytes
     assert (tmp_path / "results" / "splits" / first[0].split_path.name).is_file()

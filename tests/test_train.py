@@ -11,7 +11,7 @@ from serlib import cli
 from serlib.report import analysis
 from serlib.probing.metrics import accuracy
 from serlib.probing.kinds import get_probe_kind
-from serlib.probing.train import (ProbeInputs, TrainingConfig, _fit_autograd, _fit_paper_mlp,
+from serlib.probing.train import (ProbeInputs, TrainingConfig, _fit_autograd, _fit_pooled_fused, fit_seeds,
                           best_dev_epochs, fit_groups, join_split, load_feature_folder, run_probe)
 
 HIDDEN_STATES, DIM, CLASSES, UTTERANCES = 4, 16, 3, 60
@@ -69,7 +69,28 @@ def _train_alone_and_together(store, probe, fit_together, layer=2, seed=3, epoch
 
 
 def test_fast_batched_paper_probe_equals_autograd_training_of_one_layer_alone(store):
-    _train_alone_and_together(store, "linear", _fit_paper_mlp)
+    _train_alone_and_together(store, "linear", lambda module, inputs, split, layers, seed, config:
+                              _fit_pooled_fused(module, inputs, split, layers, [seed], config)[0])
+
+
+def test_fast_batched_softmax_regression_equals_autograd_training_of_one_layer_alone(store):
+    _train_alone_and_together(store, "softmax", lambda module, inputs, split, layers, seed, config:
+                              _fit_pooled_fused(module, inputs, split, layers, [seed], config)[0], layer=3)
+
+
+def test_seeds_trained_in_one_pass_equal_seeds_trained_one_by_one(store):
+    folder_path, split_csv = store
+    folder = load_feature_folder(folder_path)
+    split = join_split(folder, split_csv)
+    kind = get_probe_kind("linear")
+    config = TrainingConfig(epochs=3)
+    layers = list(range(HIDDEN_STATES))
+    fused = fit_seeds(kind, folder, split, layers, [0, 4, 7], config)
+    for seed, history in zip([0, 4, 7], fused):
+        alone = fit_groups(kind, folder, split, layers, seed, config)
+        np.testing.assert_array_equal(history.dev_predictions, alone.dev_predictions)
+        np.testing.assert_array_equal(history.test_predictions, alone.test_predictions)
+    assert not np.array_equal(fused[0].dev_predictions, fused[1].dev_predictions)  # the seeds differ
 
 
 def test_batched_autograd_dense_head_equals_one_layer_alone(store):
@@ -139,7 +160,7 @@ def test_cumulative_and_aggregation_tables_and_layer_weights(store):
     assert set(aggregate["layer"]) == {"all"}
     assert list(aggregate_weights["layer"]) == list(range(HIDDEN_STATES)) * 2
     linear, _ = run_probe(folder_path, split_csv, probe="linear", seeds=2, epochs=2, device="cpu")
-    table = analysis.comparison_table(pd.concat([linear, aggregate]))
+    table = analysis.paper_definition_comparison(pd.concat([linear, aggregate]), ["linear"], "aggregate")
     row = table.iloc[0]
     error_best, error_aggregate = 1 - row["best_layer_accuracy"], 1 - row["aggregate_accuracy"]
     assert row["relative_error_reduction"] == pytest.approx((error_aggregate - error_best) / error_aggregate)
@@ -153,9 +174,12 @@ def test_cli_writes_results_and_layer_weights(store, tmp_path):
                        "--epochs", "2", "--device", "cpu", "--language", "de"])
     assert status == 0
     results = pd.read_csv(out)
-    assert list(results.columns[:9]) == ["corpus", "language", "model", "probe", "layer", "seed",
-                                         "split", "metric", "value"]
+    assert list(results.columns[:11]) == ["corpus", "language", "model", "probe", "protocol", "fold",
+                                          "layer", "seed", "split", "metric", "value"]
     assert len(results) == 2 * 2 * 4 and set(results["language"]) == {"de"}
+    assert set(results["protocol"]) == {"custom"} and set(results["fold"]) == {0}
+    predictions = pd.read_csv(tmp_path / "results" / "emo.predictions.csv.gz")
+    assert len(predictions) == 2 * len(pd.read_csv(split_csv).query("split != 'train'"))
     weights = pd.read_csv(tmp_path / "results" / "emo.layer_weights.csv")
     np.testing.assert_allclose(weights.groupby("seed")["weight"].sum(), 1.0, rtol=1e-6)
 

@@ -12,6 +12,9 @@ from serlib.common.errors import SerlibError
 from serlib.probing.layer_selection import (CRITERIA, DEV_PROBE, cheap_criterion_scores, chosen_layers,
                                     dev_probe_scores)
 
+#: The profiles' default (params/*.yaml probes.standardize).
+STANDARDIZE_DEFAULT = True
+
 NAME = "best-layer"
 HELP = "choose the best layer of a feature folder from train+dev only; print it"
 DESCRIPTION = (
@@ -40,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="dev-probe training runs when trained here (default 3)")
     parser.add_argument("--epochs", type=int, default=30, help="dev-probe epochs when trained here (default 30)")
     parser.add_argument("--device", default="auto", help="dev-probe device: auto, cpu, cuda, ...")
+    parser.add_argument("--standardize", action=argparse.BooleanOptionalAction,
+                        default=STANDARDIZE_DEFAULT,
+                        help="scale every feature dimension by train-part mean and standard "
+                             "deviation before training (default: on, as in the profiles' "
+                             "probes.standardize; raw features train poorly) (dev-probe criterion; the cheap criteria always standardise)")
 
 
 def _dev_probe_scores(args: argparse.Namespace) -> pd.DataFrame:
@@ -51,7 +59,8 @@ def _dev_probe_scores(args: argparse.Namespace) -> pd.DataFrame:
 
     started = time.perf_counter()
     results, _ = run_probe(args.features, args.split, probe=args.probe, seeds=args.seeds,
-                           epochs=args.epochs, device=args.device)
+                           epochs=args.epochs, device=args.device,
+                           standardize=args.standardize)
     return dev_probe_scores(results, probe=args.probe, seconds=time.perf_counter() - started)
 
 

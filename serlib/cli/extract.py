@@ -23,8 +23,10 @@ block, k = output of block k; see docs/layers.md).
     "as a single hidden state [N, 1, D].", width=92)} Models are read from the folder or the Hugging Face cache
 first; the network is used only when they are not there (never with HF_HUB_OFFLINE=1).
 
-Output folder: OUT/<model slug>/<corpus>/  (slug: MODEL with '/' and ':' replaced by '__';
-corpus: the manifest's `corpus` column, else the manifest file name)
+Output folder: OUT/<model slug>/<corpus>/  (slug: MODEL with '/' and ':' replaced by '__'; for
+a local model folder: its folder name plus a short weights fingerprint, e.g. whisper-base-1a2b3c4d,
+the full path kept in index.json; corpus: the manifest's `corpus` column, else the manifest
+file name)
 
   pooled.npy         float32 [N, L+1, D] (--pooling mean) or [N, L+1, 2D] (mean+std: means
                      in [..., :D], standard deviations in [..., D:]); row i = utterances.csv row i
@@ -40,7 +42,9 @@ Read without serlib:
   pooled = numpy.load("pooled.npy"); ids = pandas.read_csv("utterances.csv")["utterance_id"]
 
 A rerun with the same model weights, manifest content, pooling and dtype is a cache hit; any
-change recomputes and replaces the folder. An interrupted run resumes where it stopped.
+change recomputes and replaces the folder. An interrupted run resumes where it stopped. Two
+runs on one store never write at once: the second waits (saying who holds the lock) and then
+finds the work done, or stops with --no-wait.
 """
 
 
@@ -71,6 +75,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--no-wait", action="store_true",
+        help="if another run is writing the same store, stop at once (saying who: pid, host, "
+        "since when) instead of waiting for it",
+    )
+    parser.add_argument(
+        "--verify-audio", action="store_true",
+        help="hash every audio file's bytes into the cache key (for audio edited in place; "
+        "reads the whole corpus once more)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         whisper_window=args.whisper_window,
         num_threads=args.threads,
+        wait=not args.no_wait,
+        verify_audio=args.verify_audio,
     )
     print(result.summary())
     return 0

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "serlib.cli.extract",
     "serlib.cli.probe",
     "serlib.cli.best_layer",
+    "serlib.cli.findings",
     "serlib.cli.plan",
 )
 

@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
         "; excluded: " + ", ".join(f"{count} {reason}" for reason, count in excluded.items())
         if excluded else ""
     )
+    skipped = table.attrs.get("skipped", [])
+    skipped_note = (f"; skipped {len(skipped)} nonconforming file(s): {', '.join(skipped)}"
+                    if skipped else "")
     print(f"{path}: {len(table)} utterances, {table['speaker'].nunique()} speakers, "
-          f"labels: {label_counts}{excluded_note}")
+          f"labels: {label_counts}{excluded_note}{skipped_note}")
     return 0

@@ -6,16 +6,21 @@ import argparse
 import os
 from pathlib import Path
 
+from serlib.common.files import write_csv_atomically
 from serlib.probing.kinds import PROBE_KINDS
+
+#: The profiles' default (params/*.yaml probes.standardize).
+STANDARDIZE_DEFAULT = True
 
 NAME = "probe"
 HELP = "train probes for every layer and seed of one model x corpus; write tidy results CSV"
 DESCRIPTION = (
     "Train one probe kind for every hidden state (or all layers at once) of a feature folder\n"
     "written by 'serlib extract', select per probe the epoch with the best dev accuracy and\n"
-    "write its dev and test metrics as tidy rows (corpus, language, model, probe, layer, seed,\n"
-    "split, metric, value, best_epoch). Probes with learned layer weights also write\n"
-    "<out stem>.layer_weights.csv.\n\nprobes:\n"
+    "write its dev and test metrics as tidy rows (corpus, language, model, probe, protocol, fold,\n"
+    "layer, seed, split, metric, value, best_epoch). Probes with learned layer weights also write\n"
+    "<out stem>.layer_weights.csv. Per-utterance dev and test predictions of every fold, seed and\n"
+    "layer go to <out stem>.predictions.csv.gz. A split with a fold column trains every fold.\n\nprobes:\n"
     + "\n".join(f"  {kind.name:<18} {kind.description}" for kind in PROBE_KINDS.values())
 )
 
@@ -39,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="model name (default: from index.json)")
     parser.add_argument("--language", default=None,
                         help="ISO 639-1 code (default: from the corpus registry, 'und' if unknown)")
+    parser.add_argument("--standardize", action=argparse.BooleanOptionalAction,
+                        default=STANDARDIZE_DEFAULT,
+                        help="scale every feature dimension by train-part mean and standard "
+                             "deviation before training (default: on, as in the profiles' "
+                             "probes.standardize; raw features train poorly)")
 
 
 def layer_weights_path(results_path: Path) -> Path:
@@ -46,24 +56,30 @@ def layer_weights_path(results_path: Path) -> Path:
     return results_path.with_name(f"{results_path.stem}.layer_weights.csv")
 
 
+def predictions_path(results_path: Path) -> Path:
+    """Where the per-utterance predictions of ``results_path`` go."""
+    return results_path.with_name(f"{results_path.stem}.predictions.csv.gz")
+
+
 def run(args: argparse.Namespace) -> int:
     import torch  # loaded only when a probe runs
 
-    from serlib.probing.train import run_probe
+    from serlib.probing.train import train_probe
 
     torch.set_num_threads(os.cpu_count() or 1)
-    results, layer_weights = run_probe(
+    run = train_probe(
         args.features, args.split, probe=args.probe, seeds=args.seeds, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.lr, device=args.device,
         groups_per_pass=args.groups_per_pass, corpus=args.corpus, model=args.model,
-        language=args.language,
+        language=args.language, standardize=args.standardize,
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    results.to_csv(args.out, index=False)
-    message = f"wrote {len(results)} rows to {args.out}"
-    if not layer_weights.empty:
+    write_csv_atomically(run.results, args.out)
+    write_csv_atomically(run.predictions, predictions_path(args.out))
+    message = (f"wrote {len(run.results)} rows to {args.out}, per-utterance predictions to "
+               f"{predictions_path(args.out)}")
+    if not run.layer_weights.empty:
         weights_path = layer_weights_path(args.out)
-        layer_weights.to_csv(weights_path, index=False)
+        write_csv_atomically(run.layer_weights, weights_path)
         message += f" and layer weights to {weights_path}"
     print(message)
     return 0

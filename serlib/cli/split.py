@@ -1,33 +1,26 @@
-"""`serlib split MANIFEST.csv --protocol random|speaker`: write a split CSV next to it."""
+"""`serlib split MANIFEST.csv --protocol random|speaker-cv|session-cv|speaker`: write the folds next to it."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
 
-from serlib.data.splits import (
-    PROTOCOLS,
-    SPLIT_NAMES,
-    folds_path,
-    load_or_create_folds,
-    load_or_create_split,
-    split_path,
-)
+from serlib.data.splits import DEFAULT_REPEATS, PROTOCOLS, SPLIT_NAMES, load_or_create_split, split_path
 
 NAME = "split"
-HELP = "write a train/dev/test split (or speaker folds) of a manifest next to it"
-DESCRIPTION = """\
+HELP = "write an evaluation protocol's train/dev/test folds of a manifest next to it"
+DESCRIPTION = f"""\
 Write <manifest stem>.split-<protocol>-seed<k>.csv next to the manifest, with columns
-utterance_id, speaker, label, split (train/dev/test, 60/20/20).
+utterance_id, speaker, label, fold, split: every utterance once per fold, split in train/dev/test.
 
-  random   stratified by label (the paper's protocol)
-  speaker  no speaker in two parts
+  random      the paper's stratified 60/20/20, repeated over --repeats split seeds (default {DEFAULT_REPEATS})
+  speaker-cv  speaker-grouped cross-validation: leave one speaker out up to 12 speakers, else
+              grouped 5-fold; dev speakers come from each fold's training speakers
+  session-cv  IEMOCAP: leave one session out (5 folds, SUPERB's protocol), dev 20% of training
+  speaker     one speaker-independent 60/20/20 split
 
-With --folds N, write speaker-independent folds instead:
-<manifest stem>.folds-<N>-seed<k>.csv with columns utterance_id, speaker, label, fold.
-An existing file is reused when it covers exactly the manifest's utterances.
+An existing file is reused when its utterances, labels and speakers are the manifest's.
 
-Example: serlib split manifests/emodb.csv --protocol random --seed 0
+Example: serlib split manifests/emodb.csv --protocol speaker-cv
 """
 
 
@@ -35,31 +28,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's arguments."""
     parser.add_argument("manifest", metavar="MANIFEST.csv", help="manifest CSV")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="random",
-                        help="split protocol (default: random)")
+                        help="evaluation protocol (default: random)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--folds", type=int, metavar="N",
-                        help="write N speaker-independent folds instead of a split")
+    parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
+                        help=f"random protocol: number of split seeds (default {DEFAULT_REPEATS})")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Create (or reuse) the split file and print where it is and the part sizes."""
-    if args.folds is not None:
-        table = load_or_create_folds(args.manifest, args.folds, args.seed)
-        path = folds_path(args.manifest, args.folds, args.seed)
-        column = "fold"
-    else:
-        table = load_or_create_split(args.manifest, args.protocol, args.seed)
-        path = split_path(args.manifest, args.protocol, args.seed)
-        column = "split"
-    parts = table.groupby(column, sort=True)["speaker"]
-    sizes = ", ".join(
-        f"{part} {parts.size()[part]} ({parts.nunique()[part]} speakers)"
-        for part in _ordered_parts(parts.size().index)
-    )
-    print(f"{path}: {sizes}")
+    """Create (or reuse) the split file and print where it is and the part sizes per fold."""
+    table = load_or_create_split(args.manifest, args.protocol, args.seed, args.repeats)
+    path = split_path(args.manifest, args.protocol, args.seed)
+    folds = table["fold"].nunique()
+    counts = table.groupby(["fold", "split"])["utterance_id"].size().unstack("split").reindex(
+        columns=list(SPLIT_NAMES), fill_value=0)
+    speakers = table.groupby(["fold", "split"])["speaker"].nunique().unstack("split").reindex(
+        columns=list(SPLIT_NAMES), fill_value=0)
+    sizes = ", ".join(f"{part} {counts[part].mean():.0f} ({speakers[part].mean():.1f} speakers)"
+                      for part in SPLIT_NAMES)
+    print(f"{path}: {folds} fold(s); per fold on average: {sizes}")
     return 0
-
-
-def _ordered_parts(parts: Iterable[str | int]) -> list[str | int]:
-    """Split names in train, dev, test order; fold numbers ascending."""
-    return sorted(parts, key=lambda part: SPLIT_NAMES.index(part) if part in SPLIT_NAMES else part)

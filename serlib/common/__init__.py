@@ -2,7 +2,9 @@
 
 - :mod:`serlib.common.errors`: :class:`SerlibError`, the only exception a user should see;
 - :mod:`serlib.common.files`: atomic writes (unique temporary name, flushed and fsynced, then a
-  rename), so that no reader ever sees a half-written file.
+  rename), so that no reader ever sees a half-written file;
+- :mod:`serlib.common.locks`: :func:`~serlib.common.locks.folder_lock`, one writer per cache
+  folder (the :mod:`filelock` package), saying who holds it.
 
-May import: the standard library, NumPy and pandas only. Every other package may import it.
+May import: the standard library, NumPy, pandas and filelock only. Every other package may import it.
 """

@@ -9,6 +9,8 @@ by a killed writer ends in ``.tmp`` and is never read as data.
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 import tempfile
 from collections.abc import Callable
@@ -73,5 +75,13 @@ def atomic_save_npy(path: str | Path, array: np.ndarray) -> Path:
 
 
 def write_csv_atomically(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``table`` (without its index) as CSV to ``path`` atomically."""
+    """Write ``table`` (without its index) as CSV to ``path`` atomically; a path ending in
+    ``.gz`` is gzip-compressed reproducibly (no time stamp, so equal tables give equal bytes)."""
+    if str(path).endswith(".gz"):
+        def write_gzip(handle: IO) -> None:
+            with gzip.GzipFile(fileobj=handle, mode="wb", mtime=0, filename="") as compressed, \
+                    io.TextIOWrapper(compressed, encoding="utf-8", newline="") as text:
+                table.to_csv(text, index=False)
+
+        return atomic_write(path, write_gzip, mode="wb")
     return atomic_write(path, lambda handle: table.to_csv(handle, index=False))

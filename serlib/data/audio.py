@@ -7,6 +7,7 @@ user can cause (a missing, unreadable, empty, too short or non-finite file) rais
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ def audio_info(path: str | Path) -> tuple[float, int]:
     path = Path(path)
     _require_file(path)
     try:
-        info = soundfile.info(str(path))
+        info = soundfile.info(os.fsencode(path))  # bytes: any name, even undecodable
     except (soundfile.LibsndfileError, RuntimeError) as error:
         raise SerlibError(_unreadable_message(path, error)) from None
     if info.frames <= 0 or info.samplerate <= 0:
@@ -49,7 +50,8 @@ def load_audio(
     path = Path(path)
     _require_file(path)
     try:
-        samples, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        samples, sample_rate = soundfile.read(os.fsencode(path), dtype="float32",
+                                              always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError) as error:
         raise SerlibError(_unreadable_message(path, error)) from None
     if samples.size == 0:

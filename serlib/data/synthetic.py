@@ -41,6 +41,7 @@ import numpy as np
 import soundfile
 import soxr
 from serlib.common.errors import SerlibError
+from serlib.common.locks import folder_lock
 
 CORPUS_NAME = "synthetic"
 GENERATOR_VERSION = 1
@@ -434,6 +435,8 @@ def generate_synthetic_corpus(
     which then replaces ``root`` by renaming, so an interrupted run never leaves a corpus that
     looks complete. ``workers`` (default: CPU count) only changes speed, never the bytes.
     A non-empty ``root`` that is not a generated corpus is refused rather than replaced.
+    The check and the generation hold ``root``'s lock (:func:`serlib.common.locks.folder_lock`):
+    a concurrent call waits and then reuses the corpus the first one wrote.
     """
     started = time.perf_counter()
     root = Path(root).resolve()
@@ -441,11 +444,19 @@ def generate_synthetic_corpus(
     clips = plan_clips(languages, emotions)
     parameters = corpus_parameters(languages, emotions)
     expected_hash = parameters_hash(parameters)
-    version = read_version(root)
-    if not force and version is not None and version.get("parameters_hash") == expected_hash:
-        return GenerationResult(root, int(version.get("clips", len(clips))), time.perf_counter() - started, False)
-    _refuse_foreign_folder(root, version)
+    with folder_lock(root, what="generating the synthetic corpus"):
+        version = read_version(root)
+        if not force and version is not None and version.get("parameters_hash") == expected_hash:
+            return GenerationResult(root, int(version.get("clips", len(clips))),
+                                    time.perf_counter() - started, False)
+        _refuse_foreign_folder(root, version)
+        rows = _generate_into(root, clips, parameters, expected_hash, workers)
+    return GenerationResult(root, len(rows), time.perf_counter() - started, True)
 
+
+def _generate_into(root: Path, clips: list[ClipSpec], parameters: dict[str, object],
+                   expected_hash: str, workers: int | None) -> list[dict[str, object]]:
+    """Render the corpus into a staging folder beside ``root`` and rename it to ``root``."""
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
     try:
@@ -466,7 +477,7 @@ def generate_synthetic_corpus(
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return GenerationResult(root, len(rows), time.perf_counter() - started, True)
+    return rows
 
 
 def _refuse_foreign_folder(root: Path, version: dict[str, object] | None) -> None:

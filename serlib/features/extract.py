@@ -11,7 +11,9 @@ files). How it stays correct and fast:
   masks. Every utterance thus gets the features it would get alone.
 - Pooling uses the valid frames only (counts from the model's own output-length formula).
 - The cache key covers the model id, its weights fingerprint, the manifest content, pooling,
-  sample rate, compute dtype and (Whisper) window: a changed input never reuses old features.
+  sample rate, compute dtype, (Whisper) window and :data:`EXTRACTION_CODE_VERSION` (and, with
+  ``verify_audio``, the audio bytes): a changed input or engine never reuses old features.
+- One writer per store folder (:func:`serlib.common.locks.folder_lock`); a concurrent run waits.
 - Each finished batch is stored at once as a chunk in ``.partial/``; a killed run resumes and
   recomputes only unfinished batches (batches are formed the same way every time).
 - Default compute dtype (``auto``): bfloat16 *weights* on GPUs and on CPUs with bfloat16
@@ -55,11 +57,15 @@ from serlib.features.runs import (
     corpus_name_of,
     read_manifest,
 )
+from serlib.common.locks import folder_lock
 from serlib.features.store import (
     STORE_FORMAT_VERSION,
     Chunk,
+    audio_contents_sha256,
     cache_key,
-    is_finished,
+    finished_store_folder,
+    is_local_model_path,
+    legacy_store_folder,
     manifest_sha256,
     resume_store,
     store_folder,
@@ -69,6 +75,10 @@ WHISPER_WINDOW_SECONDS = 30.0
 #: Default batch budgets in seconds of padded audio. On the CPU batching gains little (the
 #: speed comes from bfloat16); on a GPU large batches are where the speed is.
 DEFAULT_BATCH_SECONDS = {"cpu": 16.0, "cuda": 240.0}
+#: Version of the extraction code's output, part of every store's cache key: bump it when a
+#: change alters the features for the same inputs (pooling, padding, batching, resampling,
+#: layer numbering), so that no store computed by the old code is reused.
+EXTRACTION_CODE_VERSION = 1
 LAYER_NUMBERING = "0 = input to transformer block 1; k = output of block k (no final layer norm)"
 
 
@@ -231,6 +241,49 @@ def extract_features(
     model_name: str | LoadedModel,
     manifest: str | Path | pd.DataFrame,
     out_dir: str | Path,
+    *args,
+    wait: bool = True,
+    verify_audio: bool = False,
+    **kwargs,
+) -> ExtractionResult:
+    """Extract pooled per-layer features of every manifest utterance into the feature store.
+
+    Holds the store folder's lock (:func:`serlib.common.locks.folder_lock`) for the whole
+    check-compute-write: a second run on the same store waits for the first (saying who holds
+    it) and then finds its work done; ``wait=False`` stops at once with a
+    :class:`SerlibError` instead. ``verify_audio`` hashes every audio file's bytes into the
+    cache key (catches audio edited in place). The other arguments are those of
+    :func:`_extract_features` below.
+    """
+    folder = _store_location(model_name, manifest, out_dir, kwargs.get("corpus_name"),
+                             kwargs.get("model_label"))[1]
+    with folder_lock(folder, wait=wait, what="serlib extract"):
+        return _extract_features(model_name, manifest, out_dir, *args,
+                                 verify_audio=verify_audio, **kwargs)
+
+
+def _store_location(model_name: str | LoadedModel, manifest, out_dir, corpus_name: str | None,
+                    model_label: str | None) -> tuple[str, Path, Path]:
+    """``(label, store folder, legacy store folder)`` of a run, without loading the model."""
+    table, source = read_manifest(manifest)
+    corpus = corpus_name_of(table, source, corpus_name)
+    if is_acoustic(model_name):
+        label = model_label or model_name
+        return label, store_folder(out_dir, label, corpus), store_folder(out_dir, label, corpus)
+    name = model_name.name if isinstance(model_name, LoadedModel) else model_name
+    label = model_label or name
+    fingerprint = None
+    if model_label is None and is_local_model_path(name):
+        fingerprint = (model_name.fingerprint if isinstance(model_name, LoadedModel)
+                       else model_fingerprint(name))
+    return (label, store_folder(out_dir, label, corpus, fingerprint),
+            legacy_store_folder(out_dir, label, corpus))
+
+
+def _extract_features(
+    model_name: str | LoadedModel,
+    manifest: str | Path | pd.DataFrame,
+    out_dir: str | Path,
     pooling: str = "mean",
     batch_seconds: float | None = None,
     device: str = "auto",
@@ -242,8 +295,9 @@ def extract_features(
     whisper_window: str = "full",
     num_threads: int | None = None,
     on_batch: Callable[[BatchDone], None] | None = None,
+    verify_audio: bool = False,
 ) -> ExtractionResult:
-    """Extract pooled per-layer features of every manifest utterance into the feature store.
+    """The engine behind :func:`extract_features` (called with the store folder locked).
 
     ``model_name``: any name :func:`serlib.features.models.load_model` accepts, or an already loaded
     model; ``acoustic:egemaps`` and ``acoustic:mfcc`` go to :mod:`serlib.features.acoustic` (acoustic
@@ -266,6 +320,7 @@ def extract_features(
         return extract_acoustic_features(
             model_name, manifest, out_dir, corpus_name=corpus_name, model_label=model_label,
             progress=progress, on_batch=on_batch, ignored_settings=engine_settings,
+            verify_audio=verify_audio,
         )
     started = time.perf_counter()
     if pooling not in POOLINGS:
@@ -296,11 +351,16 @@ def extract_features(
         "keep_frames": keep_frames,
         "whisper_window": whisper_window,
         "format_version": STORE_FORMAT_VERSION,
+        "extraction_code_version": EXTRACTION_CODE_VERSION,
     }
+    if verify_audio:
+        key_fields["audio_sha256"] = audio_contents_sha256(table["path"])
     key = cache_key(key_fields)
-    folder = store_folder(out_dir, label, corpus)
-    if is_finished(folder, key):  # checked before loading the model
-        return ExtractionResult(folder, True, time.perf_counter() - started, 0.0, len(table), 0)
+    _, folder, legacy_folder = _store_location(loaded or name, table, out_dir, corpus,
+                                               model_label)
+    finished = finished_store_folder(folder, legacy_folder, key)
+    if finished is not None:  # checked before loading the model
+        return ExtractionResult(finished, True, time.perf_counter() - started, 0.0, len(table), 0)
     if loaded is None:
         loaded = load_model(name, torch_device)
     else:

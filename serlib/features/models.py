@@ -432,11 +432,16 @@ def _cannot_load_message(model_id: str, error: Exception | None) -> str:
     )
 
 
+#: Configuration files of a local model folder that go into its fingerprint with the weights.
+FINGERPRINTED_CONFIGS = ("config.json", "preprocessor_config.json")
+
+
 def weights_fingerprint(model_id: str) -> str:
     """Identify a model's weights: the Hub commit hash when cached, else a hash of its files.
 
     For a local folder the hash covers each weight file's name, size, modification time and
-    first MiB, plus ``config.json``; cheap, and changes whenever the weights are replaced.
+    first MiB, plus ``config.json`` and ``preprocessor_config.json`` (the feature extractor's
+    settings change the features too); cheap, and changes whenever either is replaced.
     """
     folder = Path(model_id)
     if not folder.is_dir():
@@ -450,7 +455,7 @@ def weights_fingerprint(model_id: str) -> str:
             return UNKNOWN_FINGERPRINT
     digest = hashlib.sha256()
     for path in sorted(folder.iterdir()):
-        if path.suffix in (".safetensors", ".bin") or path.name == "config.json":
+        if path.suffix in (".safetensors", ".bin") or path.name in FINGERPRINTED_CONFIGS:
             stat = path.stat()
             digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
             with path.open("rb") as handle:

@@ -11,7 +11,9 @@ Layout of one store folder ``<out>/<model slug>/<corpus>/`` (contract in
 While a run is in progress, finished batches live as chunk files in ``.partial/`` (each written
 to a temporary name unique to its writer, fsynced and renamed, so a chunk file is either whole
 or absent). ``.partial/key.txt``
-holds the cache key they were computed under; chunks of another key are discarded.
+holds the cache key they were computed under; chunks of another key, or of a ``.partial/``
+without ``key.txt``, are discarded. Every writer of a store folder holds its lock
+(:func:`serlib.common.locks.folder_lock`, lock file ``<out>/<model slug>/.<corpus>.lock``).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -42,14 +45,53 @@ PARTIAL_DIR = ".partial"
 DATA_FILES = (POOLED_FILE, UTTERANCES_FILE, FRAMES_FILE, FRAME_OFFSETS_FILE)
 
 
+#: Hex digits of the weights fingerprint in a local model's folder name.
+SHORT_FINGERPRINT_DIGITS = 8
+
+
 def model_slug(model_name: str) -> str:
     """Folder name for a model: ``/`` and ``:`` replaced by ``__``."""
     return model_name.replace("/", "__").replace(":", "__")
 
 
-def store_folder(out_dir: str | Path, model_name: str, corpus: str) -> Path:
-    """``<out>/<model slug>/<corpus>/``."""
+def is_local_model_path(model_name: str) -> bool:
+    """True when ``model_name`` is a model folder on this machine (not a Hub id or short name)."""
+    return os.path.isdir(os.path.expanduser(model_name))
+
+
+def local_model_folder_name(model_path: str, fingerprint: str) -> str:
+    """``whisper-tiny.en-1a2b3c4d``: a local model's folder name plus a short weights fingerprint.
+
+    The name no longer depends on where the model sits (the full path is kept in
+    ``index.json``), and two different models in same-named folders still get two stores.
+    """
+    digits = fingerprint.rsplit("-", 1)[-1][:SHORT_FINGERPRINT_DIGITS]
+    name = Path(os.path.abspath(os.path.expanduser(model_path))).name
+    return f"{model_slug(name)}-{digits}"
+
+
+def store_folder(out_dir: str | Path, model_name: str, corpus: str,
+                 fingerprint: str | None = None) -> Path:
+    """``<out>/<model slug>/<corpus>/``; for a local model folder (with its ``fingerprint``)
+    ``<out>/<folder name>-<short fingerprint>/<corpus>/``."""
+    if fingerprint is not None and is_local_model_path(model_name):
+        return Path(out_dir) / local_model_folder_name(model_name, fingerprint) / corpus
     return Path(out_dir) / model_slug(model_name) / corpus
+
+
+def legacy_store_folder(out_dir: str | Path, model_name: str, corpus: str) -> Path:
+    """Where earlier serlib versions put a store: the slug of the whole model name (for local
+    models the absolute path, ``__root__.cache__...``). Still read when finished."""
+    return Path(out_dir) / model_slug(model_name) / corpus
+
+
+def finished_store_folder(folder: Path, legacy_folder: Path, key: str) -> Path | None:
+    """``folder`` if it holds a finished store of ``key``; else ``legacy_folder`` if *it* does
+    (stores written under the old folder naming stay usable); else None."""
+    for candidate in (folder, legacy_folder):
+        if is_finished(candidate, key):
+            return candidate
+    return None
 
 
 def manifest_sha256(manifest: pd.DataFrame) -> str:
@@ -57,6 +99,26 @@ def manifest_sha256(manifest: pd.DataFrame) -> str:
     buffer = io.StringIO()
     manifest.to_csv(buffer, index=False, lineterminator="\n")
     return hashlib.sha256(buffer.getvalue().encode()).hexdigest()
+
+
+def audio_contents_sha256(paths: Iterable[str | Path]) -> str:
+    """sha256 over the bytes of every audio file, in the given order (``--verify-audio``).
+
+    The manifest's sha256 covers paths, durations and sample rates only; this also catches
+    audio edited in place. It reads every file once, so it costs a pass over the corpus.
+    """
+    digest = hashlib.sha256()
+    for path in paths:
+        file_digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    file_digest.update(block)
+        except OSError as error:
+            raise SerlibError(f"{path}: cannot read the audio file to hash it ({error}); "
+                              "fix the manifest or restore the file") from None
+        digest.update(file_digest.digest())
+    return digest.hexdigest()
 
 
 def cache_key(fields: dict) -> str:
@@ -96,12 +158,19 @@ class Chunk:
 
 
 class PartialWork:
-    """Finished chunks of an unfinished run, in ``<folder>/.partial/``, for one cache key."""
+    """Finished chunks of an unfinished run, in ``<folder>/.partial/``, for one cache key.
+
+    Made only while holding the store folder's lock (:func:`serlib.common.locks.folder_lock`):
+    it deletes leftover temporary files, which would otherwise be another live writer's.
+    A ``.partial/`` whose ``key.txt`` is missing or names another key is discarded whole.
+    """
 
     def __init__(self, folder: Path, key: str):
         self.directory = Path(folder) / PARTIAL_DIR
         key_file = self.directory / "key.txt"
-        if key_file.is_file() and key_file.read_text().strip() != key:
+        if self.directory.is_dir() and (
+            not key_file.is_file() or key_file.read_text().strip() != key
+        ):  # chunks of another key, or of no recorded key, are never adopted
             shutil.rmtree(self.directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         for leftover in self.directory.glob("*.tmp"):

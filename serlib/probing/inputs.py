@@ -65,40 +65,67 @@ def load_feature_folder(path: str | Path) -> FeatureFolder:
 
 @dataclass
 class LabelledSplit:
-    """Feature rows and integer labels of the train, dev and test parts."""
+    """Feature rows and integer labels of the train, dev and test parts (of one fold)."""
 
     class_names: list[str]
     rows: dict[str, np.ndarray]  # split name -> feature-row indices
     labels: dict[str, np.ndarray]  # split name -> int64 labels (index into class_names)
+    speakers: dict[str, np.ndarray] | None = None  # split name -> speaker of each row
 
 
-def join_split(folder: FeatureFolder, split_csv: str | Path) -> LabelledSplit:
-    """Join a split CSV (utterance_id, speaker, label, split) to the feature rows by utterance_id."""
-    split_path = Path(split_csv)
-    if not split_path.is_file():
-        raise SerlibError(f"{split_path}: split CSV not found; create it with 'serlib split'")
-    table = pd.read_csv(split_path, dtype={"utterance_id": str, "label": str, "split": str})
+def read_split_table(split: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """A split CSV (or table) with its columns checked, and where it came from.
+
+    A table without a ``fold`` column is one fold (fold 0)."""
+    where = str(split) if not isinstance(split, pd.DataFrame) else "the split table"
+    if isinstance(split, pd.DataFrame):
+        table = split.copy()
+    else:
+        split_path = Path(split)
+        if not split_path.is_file():
+            raise SerlibError(f"{split_path}: split CSV not found; create it with 'serlib split'")
+        table = pd.read_csv(split_path, dtype={"utterance_id": str, "label": str, "split": str,
+                                               "speaker": str}, keep_default_na=False)
     missing_columns = [column for column in SPLIT_COLUMNS if column not in table.columns]
     if missing_columns:
-        raise SerlibError(f"{split_path}: missing columns {missing_columns}; a split CSV has "
-                          f"columns {', '.join(SPLIT_COLUMNS)}")
+        raise SerlibError(f"{where}: missing columns {missing_columns}; a split CSV has "
+                          f"columns {', '.join(SPLIT_COLUMNS)} (and fold, for several folds)")
+    if "fold" not in table.columns:
+        table["fold"] = 0
+    return table, where
+
+
+def join_split(folder: FeatureFolder, split: str | Path | pd.DataFrame,
+               fold: int | None = None) -> LabelledSplit:
+    """Join one fold of a split (CSV or table: utterance_id, speaker, label, split[, fold]) to
+    the feature rows by utterance_id. ``fold`` may be left out when the split has one fold."""
+    table, where = read_split_table(split)
+    folds = sorted(table["fold"].unique())
+    if fold is None:
+        if len(folds) > 1:
+            raise SerlibError(f"{where} has {len(folds)} folds; say which one (fold=)")
+        fold = folds[0]
+    table = table[table["fold"] == fold]
+    if table.empty:
+        raise SerlibError(f"{where} has no fold {fold}; it has folds {folds}")
     row_of = {utterance_id: row for row, utterance_id in enumerate(folder.utterance_ids)}
     unknown = [u for u in table["utterance_id"] if u not in row_of]
     if unknown:
-        raise SerlibError(f"{split_path}: {len(unknown)} utterances have no features in "
+        raise SerlibError(f"{where}: {len(unknown)} utterances have no features in "
                           f"{folder.path} (first: {unknown[0]!r}); extract features for the same "
                           "manifest as the split")
     class_names = sorted(table["label"].unique())
     class_of = {name: index for index, name in enumerate(class_names)}
-    rows, labels = {}, {}
+    rows, labels, speakers = {}, {}, {}
     for split_name in ("train", "dev", "test"):
         part = table[table["split"] == split_name]
         if part.empty:
-            raise SerlibError(f"{split_path}: no '{split_name}' rows; the split column needs "
-                              "train, dev and test")
+            raise SerlibError(f"{where}: no '{split_name}' rows in fold {fold}; the split column "
+                              "needs train, dev and test")
         rows[split_name] = np.array([row_of[u] for u in part["utterance_id"]], dtype=np.int64)
         labels[split_name] = np.array(part["label"].map(class_of), dtype=np.int64)
-    return LabelledSplit(class_names, rows, labels)
+        speakers[split_name] = part["speaker"].to_numpy(dtype=str)
+    return LabelledSplit(class_names, rows, labels, speakers)
 
 
 def subsample_train(split: LabelledSplit, fraction: float, seed: int) -> LabelledSplit:
@@ -115,8 +142,9 @@ def subsample_train(split: LabelledSplit, fraction: float, seed: int) -> Labelle
         generator.choice(positions, size=max(1, round(fraction * len(positions))), replace=False)
         for positions in (np.flatnonzero(train_labels == label) for label in np.unique(train_labels))
     ]))
+    speakers = split.speakers and {**split.speakers, "train": split.speakers["train"][kept]}
     return LabelledSplit(split.class_names, {**split.rows, "train": split.rows["train"][kept]},
-                         {**split.labels, "train": train_labels[kept]})
+                         {**split.labels, "train": train_labels[kept]}, speakers)
 
 
 @dataclass

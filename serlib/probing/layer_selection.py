@@ -80,15 +80,16 @@ CRITERIA = (*CHEAP_CRITERIA, DEV_PROBE)
 
 def cheap_criterion_scores(feature_dir: str | Path, split_csv: str | Path,
                            criteria: Sequence[str] = tuple(CHEAP_CRITERIA), corpus: str | None = None,
-                           model: str | None = None) -> pd.DataFrame:
+                           model: str | None = None, fold: int | None = None) -> pd.DataFrame:
     """Scores of every hidden state under each cheap criterion (no probe training), with the
-    seconds each criterion took for all layers together (columns :data:`SCORE_COLUMNS`)."""
+    seconds each criterion took for all layers together (columns :data:`SCORE_COLUMNS`), on
+    fold ``fold`` of the split (may be left out for a single-fold split)."""
     unknown = [name for name in criteria if name not in CHEAP_CRITERIA]
     if unknown:
         raise SerlibError(f"unknown layer-selection criteria {unknown}; choose from "
                           f"{', '.join(CHEAP_CRITERIA)} (or {DEV_PROBE} from probe results)")
     folder = load_feature_folder(feature_dir)
-    split = join_split(folder, split_csv)
+    split = join_split(folder, split_csv, fold)
     labels = describe_run(folder, "", corpus, model, language="und")
     pooled = np.asarray(folder.pooled, dtype=np.float64)
     rows = []

@@ -12,9 +12,10 @@ generator seeded with ``seed`` and shared by all probes, and probe ``g`` is init
 ``group_init_seed(seed, g)``. Training one hidden state alone with the same seed therefore
 gives the same probe (to float rounding) as training it among all the others.
 
-The paper's "linear" probe on pooled features has a hand-written forward/backward over all
-layers with a fused Adam step (:func:`_fit_paper_mlp`), since its cost is nothing but a few
-batched matrix products; every other probe is trained with autograd (:func:`_fit_autograd`).
+The paper's "linear" probe and softmax regression on pooled features have a hand-written
+forward/backward over all layers and seeds with a fused Adam step (:func:`_fit_pooled_fused`),
+since their cost is nothing but a few batched matrix products; every other probe is trained
+with autograd (:func:`_fit_autograd`).
 """
 
 from __future__ import annotations
@@ -30,17 +31,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from serlib.common.errors import SerlibError
+from serlib.probing.columns import LAYER_WEIGHT_COLUMNS, PREDICTION_COLUMNS, RESULT_COLUMNS  # noqa: F401
 from serlib.probing.metrics import accuracy_per_row, classification_metrics
 from serlib.probing.kinds import ProbeKind, get_probe_kind
-from serlib.probing.probes import PaperMLPProbe
+from serlib.probing.probes import PaperMLPProbe, SoftmaxLinearProbe, group_init_seed
 from serlib.probing.inputs import (SPLIT_COLUMNS, FeatureFolder, LabelledSplit,  # noqa: F401 (re-exported)
                                    RunLabels, describe_run, join_split, load_feature_folder,
+                                   read_split_table,
                                    subsample_train)
 
-RESULT_COLUMNS = ["corpus", "language", "model", "probe", "layer", "seed", "split", "metric",
-                  "value", "best_epoch"]
-LAYER_WEIGHT_COLUMNS = ["corpus", "model", "probe", "seed", "layer", "weight", "layers"]
-
+#: Part of every probe cache key: bump it when a change to training changes results.
+TRAINING_CODE_VERSION = 2
 
 # --------------------------------------------------------------------------- probe inputs
 
@@ -225,55 +226,101 @@ def _predict(module: nn.Module, inputs: ProbeInputs, rows: np.ndarray, group_ids
     return torch.cat(predictions, dim=1).numpy()
 
 
-def _fit_paper_mlp(module: PaperMLPProbe, inputs: ProbeInputs, split: LabelledSplit,
-                   group_ids: Sequence[int], seed: int, config: TrainingConfig) -> RunHistory:
-    """The paper's MLP probe on pooled features for all groups at once, without autograd.
+def _mlp_step(module: PaperMLPProbe, batch: torch.Tensor, onehot: torch.Tensor, batch_size: int) -> None:
+    """Gradients of the paper's MLP for one batch: ``z = x w1 + b1``, ``a = relu(z)``,
+    ``logits = a w2 + b2``; ``dlogits = (softmax - onehot) / B``, ``dw2 = a^T dlogits``,
+    ``dz = (dlogits w2^T) * [z > 0]``, ``dw1 = x^T dz``."""
+    pre_activation = torch.baddbmm(module.b1, batch, module.w1)
+    activation = torch.relu(pre_activation)
+    logits = torch.baddbmm(module.b2, activation, module.w2)
+    logit_grad = torch.softmax(logits, dim=-1).sub_(onehot)
+    logit_grad.div_(batch_size)
+    torch.bmm(activation.transpose(1, 2), logit_grad, out=module.w2.grad)
+    torch.sum(logit_grad, dim=1, keepdim=True, out=module.b2.grad)
+    hidden_grad = torch.bmm(logit_grad, module.w2.transpose(1, 2))
+    hidden_grad.mul_(pre_activation > 0)
+    torch.bmm(batch.transpose(1, 2), hidden_grad, out=module.w1.grad)
+    torch.sum(hidden_grad, dim=1, keepdim=True, out=module.b1.grad)
 
-    Forward: ``z = x w1 + b1``, ``a = relu(z)``, ``logits = a w2 + b2``; backward of the mean
-    cross-entropy: ``dlogits = (softmax - onehot) / B``, ``dw2 = a^T dlogits``,
-    ``dz = (dlogits w2^T) * [z > 0]``, ``dw1 = x^T dz``; then one fused Adam step over all
-    groups. Training features are kept sample-major ``[N, G, D]`` so that a mini-batch is one
-    contiguous row gather, viewed as ``[G, B, D]`` without a copy.
+
+def _softmax_step(module: SoftmaxLinearProbe, batch: torch.Tensor, onehot: torch.Tensor, batch_size: int) -> None:
+    """Gradients of softmax regression for one batch: ``dlogits = (softmax(x w + b) - onehot) / B``,
+    ``dw = x^T dlogits``, ``db = sum dlogits``."""
+    logit_grad = torch.softmax(torch.baddbmm(module.bias, batch, module.weight), dim=-1).sub_(onehot)
+    logit_grad.div_(batch_size)
+    torch.bmm(batch.transpose(1, 2), logit_grad, out=module.weight.grad)
+    torch.sum(logit_grad, dim=1, keepdim=True, out=module.bias.grad)
+
+
+def _group_logits(module: nn.Module, groups: slice, features: torch.Tensor) -> torch.Tensor:
+    """Logits of the groups ``groups`` of a fused pooled probe on ``[G, N, D]`` features."""
+    if isinstance(module, PaperMLPProbe):
+        hidden = torch.relu(torch.baddbmm(module.b1[groups], features, module.w1[groups]))
+        return torch.baddbmm(module.b2[groups], hidden, module.w2[groups])
+    return torch.baddbmm(module.bias[groups], features, module.weight[groups])
+
+
+#: Pooled probes trained without autograd: their parameters, in order, and one step's gradients.
+FUSED_POOLED_PROBES = {"PaperMLPProbe": (("w1", "b1", "w2", "b2"), _mlp_step),
+                       "SoftmaxLinearProbe": (("weight", "bias"), _softmax_step)}
+
+
+def _fit_pooled_fused(module: nn.Module, inputs: ProbeInputs, split: LabelledSplit,
+                      group_ids: Sequence[int], seeds: Sequence[int], config: TrainingConfig) -> list[RunHistory]:
+    """The paper's MLP probe or softmax regression on pooled features, for all groups of all
+    ``seeds`` at once, without autograd; one :class:`RunHistory` per seed.
+
+    ``module`` holds ``len(seeds) x len(group_ids)`` groups, seed-major. Every seed draws its own
+    mini-batches (its own shuffling generator), so seed s trains exactly as it would alone; one
+    step gathers every seed's batch and runs all groups in the same batched products, with the
+    hand-written gradients of :data:`FUSED_POOLED_PROBES`, then one fused Adam step over all
+    groups (Adam is elementwise, so fusing groups changes nothing).
     """
     device = inputs.device
     module.to(device)
-    parameters = [module.w1, module.b1, module.w2, module.b2]
+    names, step_gradients = FUSED_POOLED_PROBES[type(module).__name__]
+    parameters = [getattr(module, name) for name in names]
     for parameter in parameters:
         parameter.grad = torch.zeros_like(parameter)
     optimiser = _adam(parameters, config.learning_rate, device, fused=True)
     layers = list(group_ids)
+    num_seeds, num_layers = len(seeds), len(layers)
     pooled = inputs.pooled
     train_features = pooled[torch.as_tensor(split.rows["train"])][:, layers].contiguous().to(device)
     eval_rows = np.concatenate([split.rows["dev"], split.rows["test"]])
     eval_features = pooled[torch.as_tensor(eval_rows)][:, layers].transpose(0, 1).contiguous().to(device)
-    num_classes = module.w2.shape[-1]
+    num_classes = len(split.class_names)
     train_onehot = F.one_hot(torch.as_tensor(split.labels["train"]), num_classes).float().to(device)
-    batch_buffer = torch.empty((config.batch_size, *train_features.shape[1:]), device=device)
-    batches = _Batches(len(train_features), config.batch_size, seed)
+    seed_batches = [_Batches(len(train_features), config.batch_size, seed) for seed in seeds]
     num_dev = len(split.rows["dev"])
     eval_history = []
     with torch.no_grad():
         for _ in range(config.epochs):
-            for batch_positions in batches.epoch():
-                batch_positions = batch_positions.to(device)
-                batch_size = len(batch_positions)
-                batch = torch.index_select(train_features, 0, batch_positions,
-                                           out=batch_buffer[:batch_size]).transpose(0, 1)
-                pre_activation = torch.baddbmm(module.b1, batch, module.w1)
-                activation = torch.relu(pre_activation)
-                logits = torch.baddbmm(module.b2, activation, module.w2)
-                logit_grad = torch.softmax(logits, dim=-1).sub_(train_onehot[batch_positions])
-                logit_grad.div_(batch_size)
-                torch.bmm(activation.transpose(1, 2), logit_grad, out=module.w2.grad)
-                torch.sum(logit_grad, dim=1, keepdim=True, out=module.b2.grad)
-                hidden_grad = torch.bmm(logit_grad, module.w2.transpose(1, 2))
-                hidden_grad.mul_(pre_activation > 0)
-                torch.bmm(batch.transpose(1, 2), hidden_grad, out=module.w1.grad)
-                torch.sum(hidden_grad, dim=1, keepdim=True, out=module.b1.grad)
+            epochs = [batches.epoch() for batches in seed_batches]
+            for step in range(len(epochs[0])):
+                positions = torch.stack([epoch[step] for epoch in epochs]).to(device)  # [S, B]
+                batch_size = positions.shape[1]
+                gathered = train_features[positions.reshape(-1)]  # [S*B, L, D]
+                if num_seeds == 1:
+                    batch = gathered.transpose(0, 1)  # [L, B, D], a view
+                else:
+                    batch = (gathered.view(num_seeds, batch_size, num_layers, -1).transpose(1, 2)
+                             .reshape(num_seeds * num_layers, batch_size, -1))
+                onehot = (train_onehot[positions][:, None].expand(-1, num_layers, -1, -1)
+                          .reshape(num_seeds * num_layers, batch_size, num_classes))
+                step_gradients(module, batch, onehot, batch_size)
                 optimiser.step()
-            eval_history.append(module(eval_features).argmax(dim=-1).cpu())
-    predictions = torch.stack(eval_history).numpy()
-    return RunHistory(predictions[:, :, :num_dev], predictions[:, :, num_dev:])
+            eval_history.append(torch.cat([
+                _group_logits(module, slice(s * num_layers, (s + 1) * num_layers), eval_features).argmax(dim=-1).cpu()
+                for s in range(num_seeds)]))
+    predictions = torch.stack(eval_history).numpy()  # [E, S*L, N_eval]
+    return [RunHistory(predictions[:, s * num_layers:(s + 1) * num_layers, :num_dev],
+                       predictions[:, s * num_layers:(s + 1) * num_layers, num_dev:])
+            for s in range(num_seeds)]
+
+
+def _uses_fused_path(kind: ProbeKind) -> bool:
+    return kind.module_name in FUSED_POOLED_PROBES and kind.input == "pooled"
 
 
 def fit_groups(kind: ProbeKind, folder: FeatureFolder, split: LabelledSplit, group_ids: Sequence[int],
@@ -283,21 +330,38 @@ def fit_groups(kind: ProbeKind, folder: FeatureFolder, split: LabelledSplit, gro
     The result does not depend on ``groups_per_pass``: each pass re-creates the shuffling stream
     of ``seed`` and each group its own initialisation.
     """
+    return fit_seeds(kind, folder, split, group_ids, [seed], config, inputs)[0]
+
+
+def fit_seeds(kind: ProbeKind, folder: FeatureFolder, split: LabelledSplit, group_ids: Sequence[int],
+              seeds: Sequence[int], config: TrainingConfig, inputs: ProbeInputs | None = None) -> list[RunHistory]:
+    """:func:`fit_groups` for every seed of ``seeds``. The paper's MLP and softmax regression on
+    pooled features train all seeds and groups in one batched pass (unless ``groups_per_pass``
+    limits it); other probes train seed by seed. Either way seed s gives what it gives alone."""
     inputs = inputs or ProbeInputs(folder, kind, resolve_device(config.device))
+    if _uses_fused_path(kind) and config.groups_per_pass is None:
+        module = kind.module_class(folder.input_dim(kind), len(split.class_names),
+                                   [group_init_seed(seed, group) for seed in seeds for group in group_ids])
+        return _fit_pooled_fused(module, inputs, split, group_ids, seeds, config)
     chunk = config.groups_per_pass or len(group_ids)
-    histories = []
-    for start in range(0, len(group_ids), chunk):
-        chunk_ids = list(group_ids)[start:start + chunk]
-        module = kind.build(folder.num_hidden_states, folder.input_dim(kind), len(split.class_names),
-                            chunk_ids, seed)
-        fit = _fit_paper_mlp if isinstance(module, PaperMLPProbe) and kind.input == "pooled" else _fit_autograd
-        histories.append(fit(module, inputs, split, chunk_ids, seed, config))
-    weights = [history.layer_weights for history in histories]
-    return RunHistory(
-        np.concatenate([history.dev_predictions for history in histories], axis=1),
-        np.concatenate([history.test_predictions for history in histories], axis=1),
-        None if weights[0] is None else np.concatenate(weights, axis=1),
-    )
+    runs = []
+    for seed in seeds:
+        histories = []
+        for start in range(0, len(group_ids), chunk):
+            chunk_ids = list(group_ids)[start:start + chunk]
+            module = kind.build(folder.num_hidden_states, folder.input_dim(kind), len(split.class_names),
+                                chunk_ids, seed)
+            if _uses_fused_path(kind):
+                histories.append(_fit_pooled_fused(module, inputs, split, chunk_ids, [seed], config)[0])
+            else:
+                histories.append(_fit_autograd(module, inputs, split, chunk_ids, seed, config))
+        weights = [history.layer_weights for history in histories]
+        runs.append(RunHistory(
+            np.concatenate([history.dev_predictions for history in histories], axis=1),
+            np.concatenate([history.test_predictions for history in histories], axis=1),
+            None if weights[0] is None else np.concatenate(weights, axis=1),
+        ))
+    return runs
 
 
 def best_dev_epochs(dev_predictions: np.ndarray, dev_labels: np.ndarray) -> np.ndarray:
@@ -319,27 +383,72 @@ def group_ids_for(kind: ProbeKind, num_hidden_states: int) -> tuple[list[int], l
 # --------------------------------------------------------------------------- the whole run
 
 
-def run_probe(feature_dir: str | Path, split_csv: str | Path, probe: str = "linear",
-              seeds: int | Sequence[int] = 5, epochs: int = 30, batch_size: int = 32,
-              learning_rate: float = 1e-3, device: str = "auto", groups_per_pass: int | None = None,
-              corpus: str | None = None, model: str | None = None,
-              language: str | None = None,
-              train_fraction: float | None = None,
-              standardize: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train ``probe`` for every layer (or k) and seed on one feature folder and split.
+@dataclass
+class ProbeRun:
+    """Everything one :func:`train_probe` call learnt.
 
-    Returns the tidy results (columns :data:`RESULT_COLUMNS`: dev and test metrics at the epoch
-    with the best dev accuracy, ``best_epoch`` counted from 1) and the learned layer weights at
-    that epoch (columns :data:`LAYER_WEIGHT_COLUMNS`; empty for probes without layer weights).
-    ``seeds`` is a count (seeds 0..n-1) or an explicit list. With ``train_fraction``, each seed
-    trains on its own stratified subsample of the train part (:func:`subsample_train`; dev and
-    test unchanged) and the results get a ``train_fraction`` column. ``standardize`` scales
-    every feature dimension with the statistics of the train part alone (the paper fed raw
-    features; see :class:`ProbeInputs`).
+    ``results``: tidy metrics (:data:`RESULT_COLUMNS`) at the dev-chosen epoch of every fold x
+    seed x layer; ``layer_weights``: learned layer weights at that epoch
+    (:data:`LAYER_WEIGHT_COLUMNS`, empty for probes without them); ``predictions``: one row per
+    dev and test utterance of every fold x seed x layer (:data:`PREDICTION_COLUMNS`), from which
+    every metric can be recomputed and paired comparisons made.
     """
+
+    results: pd.DataFrame
+    layer_weights: pd.DataFrame
+    predictions: pd.DataFrame
+
+
+def _prediction_frame(labels: RunLabels, protocol: str, fold: int, seed: int, layer_labels: list,
+                      split: LabelledSplit, folder: FeatureFolder, chosen: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Predictions of every group for the dev and test rows of one fold x seed (as label names)."""
+    class_names = np.asarray(split.class_names, dtype=object)
+    utterance_ids = np.asarray(folder.utterance_ids, dtype=object)
+    frames = []
+    for split_name in ("dev", "test"):
+        rows = split.rows[split_name]
+        count = len(rows)
+        for group_index, layer_label in enumerate(layer_labels):
+            frames.append(pd.DataFrame({
+                "layer": str(layer_label), "split": split_name,
+                "utterance_id": utterance_ids[rows],
+                "speaker": split.speakers[split_name] if split.speakers else np.full(count, ""),
+                "label": class_names[split.labels[split_name]],
+                "predicted": class_names[chosen[split_name][group_index]],
+            }))
+    table = pd.concat(frames, ignore_index=True)
+    for column, value in reversed((("corpus", labels.corpus), ("model", labels.model),
+                                   ("probe", labels.probe), ("protocol", protocol),
+                                   ("fold", fold), ("seed", seed))):
+        table.insert(0, column, value)
+    return table.loc[:, PREDICTION_COLUMNS]
+
+
+def train_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, probe: str = "linear",
+                seeds: int | Sequence[int] = 5, epochs: int = 30, batch_size: int = 32,
+                learning_rate: float = 1e-3, device: str = "auto", groups_per_pass: int | None = None,
+                corpus: str | None = None, model: str | None = None,
+                language: str | None = None,
+                train_fraction: float | None = None,
+                standardize: bool = False, protocol: str | None = None) -> ProbeRun:
+    """Train ``probe`` for every layer (or k), seed and fold of a split on one feature folder.
+
+    Every fold of the split (``fold`` column; a split without one is a single fold) is trained
+    on its own train part, with its epoch chosen on its own dev part, and scored on its dev and
+    test parts. ``seeds`` is a count (seeds 0..n-1) or an explicit list. With
+    ``train_fraction``, each seed trains on its own stratified subsample of the train part
+    (:func:`subsample_train`; dev and test unchanged) and the results get a ``train_fraction``
+    column. ``standardize`` scales every feature dimension with the statistics of the fold's
+    train part alone (the paper fed raw features; see :class:`ProbeInputs`). ``protocol`` is
+    recorded in every row (default: read from the split file's name, else ``custom``).
+    """
+    from serlib.data.splits import protocol_of_split_file
+
     kind = get_probe_kind(probe)
     folder = load_feature_folder(feature_dir)
-    split = join_split(folder, split_csv)
+    table, _ = read_split_table(split_csv)
+    if protocol is None:
+        protocol = "custom" if isinstance(split_csv, pd.DataFrame) else protocol_of_split_file(split_csv)
     labels = describe_run(folder, probe, corpus, model, language)
     config = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                             groups_per_pass=groups_per_pass, device=str(resolve_device(device)),
@@ -349,26 +458,45 @@ def run_probe(feature_dir: str | Path, split_csv: str | Path, probe: str = "line
     if not group_ids or (kind.scope != "per_layer" and folder.num_hidden_states < 2):
         raise SerlibError(f"probe {probe!r} combines hidden states, but {folder.path} has "
                           f"{folder.num_hidden_states}; use a per-layer probe (linear, softmax)")
-    inputs = ProbeInputs(folder, kind, resolve_device(config.device),
-                         split.rows["train"] if standardize else None)
-    result_rows, weight_rows = [], []
-    for seed in seed_list:
-        seed_split = split if train_fraction is None else subsample_train(split, train_fraction, seed)
-        history = fit_groups(kind, folder, seed_split, group_ids, seed, config, inputs)
-        best = best_dev_epochs(history.dev_predictions, split.labels["dev"])
-        for group_index, layer_label in enumerate(layer_labels):
-            epoch = int(best[group_index])
-            for split_name, predictions in (("dev", history.dev_predictions),
-                                            ("test", history.test_predictions)):
-                scores = classification_metrics(split.labels[split_name], predictions[epoch, group_index])
-                for metric, value in scores.items():
-                    result_rows.append([labels.corpus, labels.language, labels.model, labels.probe,
-                                        layer_label, seed, split_name, metric, value, epoch + 1])
-            if history.layer_weights is not None:
-                for layer, weight in enumerate(history.layer_weights[epoch, group_index]):
-                    weight_rows.append([labels.corpus, labels.model, labels.probe, seed, layer,
-                                        float(weight), layer_label])
+    result_rows, weight_rows, predictions = [], [], []
+    for fold in sorted(int(fold) for fold in table["fold"].unique()):
+        split = join_split(folder, table, fold)
+        inputs = ProbeInputs(folder, kind, resolve_device(config.device),
+                             split.rows["train"] if standardize else None)
+        if train_fraction is None:  # every seed on the same train part: one batched pass where possible
+            histories = fit_seeds(kind, folder, split, group_ids, seed_list, config, inputs)
+        else:  # each seed on its own subsample of the train part
+            histories = [fit_groups(kind, folder, subsample_train(split, train_fraction, seed), group_ids,
+                                    seed, config, inputs) for seed in seed_list]
+        for seed, history in zip(seed_list, histories):
+            best = best_dev_epochs(history.dev_predictions, split.labels["dev"])
+            groups = np.arange(len(layer_labels))
+            chosen = {"dev": history.dev_predictions[best, groups],
+                      "test": history.test_predictions[best, groups]}
+            predictions.append(_prediction_frame(labels, protocol, fold, seed, layer_labels,
+                                                 split, folder, chosen))
+            for group_index, layer_label in enumerate(layer_labels):
+                epoch = int(best[group_index])
+                for split_name in ("dev", "test"):
+                    scores = classification_metrics(split.labels[split_name], chosen[split_name][group_index])
+                    for metric, value in scores.items():
+                        result_rows.append([labels.corpus, labels.language, labels.model, labels.probe,
+                                            protocol, fold, layer_label, seed, split_name, metric,
+                                            value, epoch + 1])
+                if history.layer_weights is not None:
+                    for layer, weight in enumerate(history.layer_weights[epoch, group_index]):
+                        weight_rows.append([labels.corpus, labels.model, labels.probe, protocol,
+                                            fold, seed, layer, float(weight), layer_label])
     results = pd.DataFrame(result_rows, columns=RESULT_COLUMNS)
+    prediction_table = pd.concat(predictions, ignore_index=True)
     if train_fraction is not None:
         results["train_fraction"] = float(train_fraction)
-    return results, pd.DataFrame(weight_rows, columns=LAYER_WEIGHT_COLUMNS)
+        prediction_table["train_fraction"] = float(train_fraction)
+    return ProbeRun(results, pd.DataFrame(weight_rows, columns=LAYER_WEIGHT_COLUMNS), prediction_table)
+
+
+def run_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, probe: str = "linear",
+              **settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`train_probe` without the per-utterance predictions: ``(results, layer_weights)``."""
+    run = train_probe(feature_dir, split_csv, probe, **settings)
+    return run.results, run.layer_weights

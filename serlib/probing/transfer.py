@@ -154,16 +154,17 @@ def transfer_matrix(folders: Mapping[str, str | Path], splits: Mapping[str, str 
                     layers: Sequence[int] | None = None, probe: str = "linear",
                     seeds: int | Sequence[int] = 3, epochs: int = 30, batch_size: int = 32,
                     learning_rate: float = 1e-3, device: str = "auto", include_diagonal: bool = True,
-                    model: str | None = None, standardize: bool = False) -> pd.DataFrame:
+                    model: str | None = None, standardize: bool = False, fold: int = 0) -> pd.DataFrame:
     """Transfer rows for every ordered pair of the corpora in ``folders`` (corpus -> feature
-    folder, all of one model) with ``splits`` (corpus -> split CSV); see :func:`transfer_pair`.
+    folder, all of one model) with ``splits`` (corpus -> split CSV), on fold ``fold`` of every
+    split (the first, by default); see :func:`transfer_pair`.
     ``include_diagonal`` adds each corpus with itself (its within-corpus accuracy on all labels).
     ``standardize`` scales features with the statistics of the training corpus's train part."""
     missing = sorted(set(folders) - set(splits))
     if missing:
         raise SerlibError(f"no split CSV given for corpora {missing}; pass one per feature folder")
     loaded = {corpus: load_feature_folder(path) for corpus, path in folders.items()}
-    joined = {corpus: join_split(loaded[corpus], splits[corpus]) for corpus in loaded}
+    joined = {corpus: join_split(loaded[corpus], splits[corpus], fold) for corpus in loaded}
     config = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                             device=str(resolve_device(device)), standardize=standardize)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(seed) for seed in seeds]

@@ -1,4 +1,8 @@
-"""Tables from the tidy probe results: seed summaries, best layers, the aggregation comparison.
+"""Tables from the tidy probe results: levels, the aggregation comparison, controls.
+
+The comparisons with intervals (best single layer chosen on dev inside every fold, against
+aggregation, the last layer or a control) are built on :mod:`serlib.report.uncertainty`; the
+paper's own definition of its headline (layer chosen on test) is :func:`paper_definition_comparison`.
 
 Input is the results table of :func:`serlib.probing.train.run_probe` (or several concatenated): columns
 corpus, language, model, probe, layer, seed, split, metric, value. Scores are fractions.
@@ -14,36 +18,6 @@ import pandas as pd
 from serlib.probing.metrics import chance_accuracy, majority_class_accuracy
 from serlib.probing.summary import RUN_KEYS, best_layer_by_dev, numeric_layers, summarise  # noqa: F401
 
-def comparison_table(results: pd.DataFrame, single_probe: str = "linear",
-                     aggregate_probe: str = "aggregate") -> pd.DataFrame:
-    """The paper's headline per corpus x model: best single layer of ``single_probe`` (chosen on
-    dev) vs the all-layer ``aggregate_probe``, both on TEST accuracy (mean over seeds).
-
-    ``relative_error_reduction = (err_aggregate - err_best_layer) / err_aggregate``: positive when
-    the single best layer beats aggregation. NaN where the aggregation run is missing.
-    """
-    best = best_layer_by_dev(results[results["probe"] == single_probe])
-    aggregate = results[(results["probe"] == aggregate_probe) & (results["split"] == "test")
-                        & (results["metric"] == "accuracy")]
-    aggregate_means = aggregate.groupby(["corpus", "model"])["value"].agg(["mean", "std"])
-    rows = []
-    for _, best_row in best.iterrows():
-        key = (best_row["corpus"], best_row["model"])
-        aggregate_mean, aggregate_std = (aggregate_means.loc[key] if key in aggregate_means.index
-                                         else (np.nan, np.nan))
-        error_best, error_aggregate = 1.0 - best_row["test_mean"], 1.0 - aggregate_mean
-        rows.append({
-            "corpus": best_row["corpus"], "language": best_row["language"], "model": best_row["model"],
-            "best_layer": best_row["best_layer"], "layer_fraction": best_row["layer_fraction"],
-            "best_layer_dev_accuracy": best_row["dev_mean"],
-            "best_layer_accuracy": best_row["test_mean"], "best_layer_std": best_row["test_std"],
-            "aggregate_accuracy": aggregate_mean, "aggregate_std": aggregate_std,
-            "relative_error_reduction": ((error_aggregate - error_best) / error_aggregate
-                                         if error_aggregate > 0 else np.nan),
-        })
-    return pd.DataFrame(rows)
-
-
 def reference_levels(split_csv: str | Path) -> pd.DataFrame:
     """Majority-class and chance accuracy of each part of a split CSV, to print beside tables."""
     table = pd.read_csv(split_csv, dtype={"label": str})
@@ -52,21 +26,9 @@ def reference_levels(split_csv: str | Path) -> pd.DataFrame:
                          for name, part in table.groupby("split", sort=True)])
 
 
-def best_single_layer_comparison(results: pd.DataFrame, single_probes=("linear", "dense"),
-                                 aggregate_probe: str = "aggregate") -> pd.DataFrame:
-    """:func:`comparison_table` with, per corpus x model, the single-layer probe (of
-    ``single_probes``) whose dev-chosen layer has the best DEV accuracy: the paper's "best
-    single layer" against its aggregation, chosen without looking at test."""
-    tables = [comparison_table(results, single_probe=probe, aggregate_probe=aggregate_probe)
-              .assign(single_probe=probe)
-              for probe in single_probes if (results["probe"] == probe).any()]
-    combined = pd.concat(tables, ignore_index=True).dropna(subset=["aggregate_accuracy"])
-    chosen = combined.groupby(["corpus", "model"])["best_layer_dev_accuracy"].idxmax()
-    return combined.loc[chosen].reset_index(drop=True)
-
-
 def headline(comparison: pd.DataFrame) -> pd.DataFrame:
-    """The paper's headline from a :func:`comparison_table`: mean relative error reduction of
+    """The paper's headline from a :func:`paper_definition_comparison` (or :func:`paper_comparison`)
+    table: mean relative error reduction of
     the best single layer against aggregation, per model (over corpora) and overall, and the
     same for the best model per corpus of each system (how the paper's 32% was computed)."""
     per_model = (comparison.groupby("model")["relative_error_reduction"].mean()
@@ -113,3 +75,133 @@ def cumulative_rows(results: pd.DataFrame) -> pd.DataFrame:
     rows = results[results["layer"].astype(str).str.startswith("1-")].copy()
     rows["k"] = rows["layer"].astype(str).str.split("-").str[1].astype(int)
     return rows
+
+
+# --------------------------------------------------------------------------- with intervals
+
+#: The headline's single-layer families and aggregations, by protocol availability: the paper's
+#: frame-level probes where they were run, their pooled variants otherwise.
+SINGLE_FAMILIES = (("linear",), ("dense", "dense-pooled"))
+AGGREGATIONS = (("aggregate", "aggregate-pooled"), ("aggregate-softmax",))
+
+
+def available_headline_probes(probes: set[str]) -> tuple[list[str], list[str]]:
+    """The single-layer probes and aggregations of the four headline pairings among ``probes``:
+    per family the first that was run (the paper's frame-level probe before its pooled variant)."""
+    def first_present(families):
+        return [next(probe for probe in family if probe in probes) for family in families
+                if any(probe in probes for probe in family)]
+    return first_present(SINGLE_FAMILIES), first_present(AGGREGATIONS)
+
+
+def _layer_choice_text(choices: pd.DataFrame) -> str:
+    """``3 (7 folds), 2 (3 folds)``: the layers a nested choice took, most frequent first."""
+    counts = choices.groupby(["chosen", "layer"]).size().sort_values(ascending=False)
+    return ", ".join(f"{probe} {layer} ({count}/{len(choices)})" for (probe, layer), count in counts.items())
+
+
+def aggregation_comparisons(results: pd.DataFrame, predictions: pd.DataFrame,
+                            singles: list[str], aggregations: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Best single layer (chosen on dev inside every fold) against every all-layer aggregation,
+    per corpus x model x protocol, with paired-bootstrap intervals and p-values (Holm over the
+    whole table). Single systems: each probe of ``singles`` alone, and the better of them on dev
+    per fold (``best-layer(linear|dense)``) when there are several.
+
+    Returns the comparison table and the per-fold layer choices."""
+    from serlib.report.uncertainty import nested_best_layer, paired_comparison, with_holm
+
+    systems = [[probe] for probe in singles] + ([list(singles)] if len(singles) > 1 else [])
+    rows, all_choices = [], []
+    for probes in systems:
+        chosen, choices = nested_best_layer(results, predictions, probes)
+        all_choices.append(choices)
+        system = choices["system"].iloc[0] if not choices.empty else "|".join(probes)
+        for aggregation in aggregations:
+            aggregate = predictions[predictions["probe"] == aggregation]
+            for key, single_rows in chosen.groupby(["corpus", "model", "protocol"]):
+                aggregate_rows = aggregate[(aggregate["corpus"] == key[0]) & (aggregate["model"] == key[1])
+                                           & (aggregate["protocol"] == key[2])]
+                if aggregate_rows.empty:
+                    continue
+                run_choices = choices[(choices["corpus"] == key[0]) & (choices["model"] == key[1])
+                                      & (choices["protocol"] == key[2])]
+                rows.append({"corpus": key[0], "model": key[1], "protocol": key[2],
+                             "single": system, "aggregation": aggregation,
+                             "layers_chosen": _layer_choice_text(
+                                 run_choices.rename(columns={"probe": "chosen"})),
+                             **paired_comparison(single_rows, aggregate_rows)})
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table = with_holm(table)
+    return table, pd.concat(all_choices, ignore_index=True) if all_choices else pd.DataFrame()
+
+
+def paper_definition_comparison(results: pd.DataFrame, singles: list[str], aggregation: str) -> pd.DataFrame:
+    """The headline exactly as the paper computes it: per corpus x model x protocol, the best
+    layer of each single-layer probe by mean TEST accuracy (as the paper's tables choose it),
+    the better of those probes, against the aggregation's mean test accuracy. No interval: the
+    choice on test makes it optimistic, which is why the report leads with the nested one."""
+    from serlib.report.uncertainty import paper_best_layer
+
+    best = pd.concat([paper_best_layer(results, probe).assign(single_probe=probe) for probe in singles],
+                     ignore_index=True)
+    best = best.sort_values("test_accuracy", ascending=False).groupby(["corpus", "model", "protocol"]).head(1)
+    test = results[(results["probe"] == aggregation) & (results["split"] == "test")
+                   & (results["metric"] == "accuracy")]
+    aggregate = test.groupby(["corpus", "model", "protocol"])["value"].mean().rename("aggregate_accuracy")
+    table = best.merge(aggregate.reset_index(), on=["corpus", "model", "protocol"])
+    table = table.rename(columns={"test_accuracy": "best_layer_accuracy", "layer": "best_layer"})
+    table["aggregation"] = aggregation
+    table["relative_error_reduction"] = relative_error_reduction(
+        table["best_layer_accuracy"], table["aggregate_accuracy"]).to_numpy()
+    table["definition"] = "paper's: layer and probe chosen on test"
+    return table.sort_values(["protocol", "corpus", "model"]).reset_index(drop=True)
+
+
+def _last_layer(predictions: pd.DataFrame) -> pd.DataFrame:
+    layers = pd.to_numeric(predictions["layer"], errors="coerce")
+    return predictions[layers == layers.max()]
+
+
+def layer_against_last(results: pd.DataFrame, predictions: pd.DataFrame, probe: str) -> pd.DataFrame:
+    """The best layer of ``probe`` (chosen on dev inside every fold) against the model's last
+    layer, per corpus x model x protocol: paired intervals and p-values, Holm over the table.
+    Models with a single hidden state (the acoustic baselines) are left out."""
+    from serlib.report.uncertainty import nested_best_layer, paired_comparison, with_holm
+
+    chosen, choices = nested_best_layer(results, predictions, [probe])
+    rows = []
+    for key, best_rows in chosen.groupby(["corpus", "model", "protocol"]):
+        runs = predictions[(predictions["probe"] == probe) & (predictions["corpus"] == key[0])
+                           & (predictions["model"] == key[1]) & (predictions["protocol"] == key[2])]
+        if pd.to_numeric(runs["layer"]).nunique() < 2:
+            continue
+        last = _last_layer(runs)
+        run_choices = choices[(choices["corpus"] == key[0]) & (choices["model"] == key[1])
+                              & (choices["protocol"] == key[2])]
+        rows.append({"corpus": key[0], "model": key[1], "protocol": key[2], "probe": probe,
+                     "single": f"best layer ({probe})", "aggregation": f"last layer {last['layer'].iloc[0]}",
+                     "layers_chosen": _layer_choice_text(run_choices.rename(columns={"probe": "chosen"})),
+                     **paired_comparison(best_rows, last)})
+    return with_holm(pd.DataFrame(rows)) if rows else pd.DataFrame()
+
+
+def control_comparisons(results: pd.DataFrame, predictions: pd.DataFrame, probe: str,
+                        pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    """Each (model, control) pair: the best layer of ``probe`` of the model against that of its
+    control (each chosen on dev inside every fold), per corpus x protocol; Holm over the table.
+    Controls are the random-init copy of a model or an acoustic baseline."""
+    from serlib.report.uncertainty import nested_best_layer, paired_comparison, with_holm
+
+    chosen, _ = nested_best_layer(results, predictions, [probe])
+    rows = []
+    for model, control in pairs:
+        for key, model_rows in chosen[chosen["model"] == model].groupby(["corpus", "protocol"]):
+            control_rows = chosen[(chosen["model"] == control) & (chosen["corpus"] == key[0])
+                                  & (chosen["protocol"] == key[1])]
+            if control_rows.empty:
+                continue
+            rows.append({"corpus": key[0], "model": model, "protocol": key[1], "probe": probe,
+                         "single": model, "aggregation": control,
+                         **paired_comparison(model_rows, control_rows.assign(model=model))})
+    return with_holm(pd.DataFrame(rows)) if rows else pd.DataFrame()

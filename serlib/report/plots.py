@@ -1,26 +1,108 @@
-"""Figures of the study: seaborn/matplotlib on the tidy tables, saved as PNG and SVG."""
+"""Figures of the study: seaborn/matplotlib on the tidy tables, saved as PNG and SVG and shown.
+
+Matplotlib picks its backend itself: the inline one inside a notebook kernel (papermill,
+JupyterLab), Agg on a machine without a display.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
+import matplotlib.patches
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")  # headless: papermill and CI have no display
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.patches  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
 
 
-def save_figure(figure: plt.Figure, folder: Path, name: str) -> list[Path]:
-    """Write ``figure`` as ``folder/name.png`` and ``folder/name.svg``; return both paths."""
+def save_figure(figure: plt.Figure | sns.FacetGrid, folder: Path, name: str) -> None:
+    """Write ``figure`` as ``folder/name.png`` and ``folder/name.svg``; inside a notebook also
+    show it (as PNG, which GitHub and JupyterLab render); then close it."""
+    figure = getattr(figure, "figure", figure)  # a seaborn grid holds its figure
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{name}.png", folder / f"{name}.svg"]
-    figure.savefig(paths[0], dpi=150, bbox_inches="tight")
-    figure.savefig(paths[1], bbox_inches="tight", metadata={"Date": None})
-    return paths
+    figure.savefig(folder / f"{name}.png", dpi=150, bbox_inches="tight",
+                   metadata={"Software": None})
+    figure.savefig(folder / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
+    if _in_notebook():
+        from IPython.display import Image, display
+
+        display(Image(filename=str(folder / f"{name}.png"), width=min(900, int(figure.get_figwidth() * 100))))
+    plt.close(figure)
+
+
+def _finish_layer_grid(grid: sns.FacetGrid, x: str, y_label: str, chance: dict | None,
+                       title: str) -> sns.FacetGrid:
+    """Axis labels, integer layer ticks, the majority-class line per panel and the title."""
+    x_label = {"layer": "hidden state (0 = input to block 1)", "depth": "depth (layer / blocks)"}
+    grid.set_axis_labels(x_label.get(x, x), y_label)
+    for panel, axis in grid.axes_dict.items():
+        if x == "layer":
+            axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        if chance and panel in chance:
+            axis.axhline(chance[panel], color="0.4", linestyle="--", linewidth=1)
+    if title:
+        grid.figure.suptitle(title, y=1.02)
+    return grid
+
+
+def interval_curves(intervals: pd.DataFrame, hue: str = "model", col: str = "corpus",
+                    chance: dict | None = None, title: str = "", col_wrap: int = 3,
+                    x: str = "layer", y_label: str = "test accuracy") -> sns.FacetGrid:
+    """Accuracy per hidden state with its 95% bootstrap interval (speakers and seeds
+    resampled) as a band, one panel per ``col``: rows of
+    :func:`serlib.report.uncertainty.layer_intervals` (per-layer probes only)."""
+    rows = intervals.copy()
+    rows[x] = pd.to_numeric(rows[x])
+    rows = rows.sort_values(x)
+    grid = sns.FacetGrid(rows, col=col, hue=hue, col_wrap=min(col_wrap, rows[col].nunique()),
+                         height=3.0, aspect=1.25, sharex=False)
+
+    def draw(data: pd.DataFrame, color, label=None, **_) -> None:
+        axis = plt.gca()
+        axis.fill_between(data[x], data["ci_low"], data["ci_high"], color=color, alpha=0.2, linewidth=0)
+        axis.plot(data[x], data["accuracy"], marker="o", color=color, label=label)
+
+    grid.map_dataframe(draw)
+    grid.add_legend(title=hue)
+    return _finish_layer_grid(grid, x, y_label, chance, title)
+
+
+def comparison_intervals(comparisons: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Relative error reduction of the best single layer (chosen on dev in every fold) against
+    each aggregation, with its 95% paired-bootstrap interval, one row per pairing; filled
+    markers where the Holm-adjusted p-value is below 0.05."""
+    rows = comparisons.reset_index(drop=True)
+    labels = [f"{row.single} vs {row.aggregation}\n{row.model} / {row.corpus} / {row.protocol}"
+              for row in rows.itertuples()]
+    figure, axis = plt.subplots(figsize=(7.5, 0.55 * len(rows) + 1.4))
+    positions = np.arange(len(rows))[::-1]
+    for position, row in zip(positions, rows.itertuples()):
+        significant = row.p_holm < 0.05
+        axis.errorbar(row.relative_error_reduction, position,
+                      xerr=[[row.relative_error_reduction - row.reduction_ci_low],
+                            [row.reduction_ci_high - row.relative_error_reduction]],
+                      fmt="o", color="C0" if significant else "C7", capsize=3,
+                      markerfacecolor="C0" if significant else "white")
+    axis.axvline(0, color="black", linewidth=0.8)
+    axis.set_yticks(positions)
+    axis.set_yticklabels(labels, fontsize="small")
+    axis.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    axis.set_xlabel("relative error reduction of the best single layer vs aggregation\n"
+                    "(95% paired bootstrap interval; filled: Holm p < 0.05)")
+    axis.set_title(title)
+    figure.tight_layout()
+    return figure
 
 
 def duration_plot(manifests: pd.DataFrame, title: str = "") -> plt.Figure:
@@ -69,29 +151,7 @@ def layer_curves(results: pd.DataFrame, metric: str = "accuracy", split: str = "
                        marker="o", errorbar=("ci", 95), n_boot=1000, seed=0,
                        col_wrap=min(col_wrap, rows[col].nunique()), height=3.0, aspect=1.25,
                        facet_kws={"sharex": False})
-    x_label = {"layer": "hidden state (0 = input to block 1)", "depth": "depth (layer / blocks)"}
-    grid.set_axis_labels(x_label.get(x, x), f"{split} {metric}")
-    for panel, axis in grid.axes_dict.items():
-        if x == "layer":
-            axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        if chance and panel in chance:
-            axis.axhline(chance[panel], color="0.4", linestyle="--", linewidth=1)
-    if title:
-        grid.figure.suptitle(title, y=1.02)
-    return grid
-
-
-def error_reduction_bars(comparison: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Relative error reduction of the best single layer against all-layer aggregation."""
-    figure, axis = plt.subplots(figsize=(max(5.0, 0.9 * comparison["corpus"].nunique() + 3), 3.6))
-    sns.barplot(data=comparison, x="corpus", y="relative_error_reduction", hue="model", ax=axis)
-    axis.axhline(0, color="black", linewidth=0.8)
-    axis.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    axis.set_ylabel("error reduction of best layer\nvs all-layer aggregation")
-    axis.set_title(title)
-    axis.legend(title="model", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
-    figure.tight_layout()
-    return figure
+    return _finish_layer_grid(grid, x, f"{split} {metric}", chance, title)
 
 
 def layer_weight_heatmap(weights: pd.DataFrame, title: str = "") -> plt.Figure:

@@ -9,7 +9,10 @@ every corpus (and model) of the profile, reusing what earlier runs left on disk:
 - :func:`probe_all` trains one probe for every model x corpus, cached (notebooks 03-05, ``probe_runs``);
 - :func:`layer_selection`, :func:`learning_curves`, :func:`with_protocol` (notebook 07,
   ``analyses``) and :func:`transfer` (notebook 08, ``transfer_runs``) answer the questions
-  beyond the paper.
+  beyond the paper;
+- ``reporting``: the tables with intervals per protocol (:func:`layer_interval_table`,
+  :func:`aggregation_comparison_table`, :func:`controls_table`, ...) and :func:`write_findings`
+  (notebook 09, ``results/<profile>/FINDINGS.md``).
 
 Results tables go to ``results/<profile>/tables/`` (:func:`table_path`); caches to
 ``work/<profile>/``. Extraction and probe jobs run through :mod:`serlib.study.execution`
@@ -28,11 +31,18 @@ from serlib.study.checks import model_location, preflight
 from serlib.study.prepare import (SYNTHETIC, PreparedCorpus, all_manifests, corpus_summary, label_counts,
                                   prepare_corpora, prepare_corpus)
 from serlib.study.probe_runs import (PROBE_SETTINGS, majority_levels, probe_all, probe_applies, probe_label,
-                                     probe_run, probe_settings)
-from serlib.study.tables import cached_tables, read_probe_table, split_name, table_path
+                                     probe_run, probe_settings, probes_run_under)
+from serlib.study.reporting import (aggregation_comparison_table, control_pairs, controls_table,
+                                    layer_interval_table, layer_vs_last_table, protocol_configs,
+                                    relative_to_results, write_findings)
+from serlib.study.tables import (cached_tables, predictions_path, read_predictions, read_probe_table, split_name,
+                                 table_path)
 from serlib.study.transfer_runs import transfer, transfer_study
 
 __all__ = [
+    "aggregation_comparison_table", "control_pairs", "controls_table", "layer_interval_table",
+    "layer_vs_last_table", "predictions_path", "probes_run_under", "protocol_configs", "read_predictions",
+    "relative_to_results", "write_findings",
     "PROBE_SETTINGS", "SYNTHETIC", "CorpusSpec", "ModelSpec", "PreparedCorpus", "StudyConfig",
     "all_manifests", "cached_tables", "corpus_summary", "extract_all", "extract_one",
     "feature_folder", "finished_index", "label_counts", "layer_selection", "layered_models",

@@ -23,13 +23,16 @@ def layered_models(config: StudyConfig) -> list[ModelSpec]:
 
 def layer_selection(config: StudyConfig, prepared: list[PreparedCorpus],
                     linear_results: pd.DataFrame) -> pd.DataFrame:
-    """Each criterion's chosen layer per model x corpus against the test-best (oracle) layer."""
-    from serlib import layer_selection as selection
+    """Each criterion's chosen layer per model x corpus against the test-best (oracle) layer.
+
+    The cheap criteria score the first fold of the current protocol's split; the dev-probe
+    criterion reads the probe results of every fold."""
+    from serlib.probing import layer_selection as selection
 
     models = layered_models(config)
     scores = [selection.cheap_criterion_scores(feature_folder(config, model, corpus.corpus_id),
-                                               corpus.split_path, corpus=corpus.corpus_id,
-                                               model=model.model_id)
+                                               corpus.split_file(config.split_protocol),
+                                               corpus=corpus.corpus_id, model=model.model_id, fold=0)
               for model in models for corpus in prepared]
     layered = linear_results[linear_results["model"].isin([model.model_id for model in models])]
     scores.append(selection.dev_probe_scores(layered))
@@ -52,8 +55,8 @@ def learning_curves(config: StudyConfig, prepared: list[PreparedCorpus]) -> pd.D
         for corpus in corpora:
             for probe in probes:
                 for fraction in fractions:
-                    results, _ = probe_run(config, model, corpus, probe, seeds=seeds,
-                                           train_fraction=float(fraction))
+                    results = probe_run(config, model, corpus, probe, seeds=seeds,
+                                        train_fraction=float(fraction))[0]
                     tables.append(results)
     curves = pd.concat(tables, ignore_index=True)
     write_csv_atomically(curves, table_path(config, "learning_curves"))

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from serlib.common.errors import SerlibError
+from serlib.data.splits import DEFAULT_REPEATS, PROTOCOLS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PARAMS_DIR = REPO_ROOT / "params"
@@ -103,6 +104,10 @@ class StudyConfig:
     models: tuple[ModelSpec, ...]
     split_protocol: str = "random"
     split_seed: int = 0
+    #: every protocol the profile reports, the main one first (``split: protocols:``)
+    split_protocols: tuple[str, ...] = ("random",)
+    #: split seeds of the ``random`` protocol (``split: repeats:``)
+    split_repeats: int = 5
     extraction: dict[str, Any] = field(default_factory=dict)
     probes: dict[str, Any] = field(default_factory=dict)
     analysis: dict[str, Any] = field(default_factory=dict)
@@ -213,6 +218,17 @@ def _parse_model(entry: Any, source_file: Path) -> ModelSpec:
     return ModelSpec(model_id=str(entry["id"]), source=source, source_setting=setting)
 
 
+def _split_protocols(split: dict, source: Path) -> tuple[str, ...]:
+    """``split: {protocols: [main, other, ...]}`` (or the older ``protocol: name``), checked."""
+    listed = split.get("protocols") or [split.get("protocol", "random")]
+    protocols = tuple(str(protocol) for protocol in ([listed] if isinstance(listed, str) else listed))
+    unknown = [protocol for protocol in protocols if protocol not in PROTOCOLS]
+    if unknown or not protocols:
+        raise SerlibError(f"{source}: split protocols {unknown or protocols} unknown; choose "
+                          f"from {', '.join(PROTOCOLS)}")
+    return protocols
+
+
 def load_config(profile: str | os.PathLike = "demo", **overrides: Any) -> StudyConfig:
     """Read a profile; keyword overrides (e.g. from papermill parameters) replace top-level keys."""
     source = profile_path(profile)
@@ -225,6 +241,7 @@ def load_config(profile: str | os.PathLike = "demo", **overrides: Any) -> StudyC
     work_dir = os.environ.get("SERLIB_WORK_DIR") or raw.get("work_dir") or f"work/{name}"
     results_dir = raw.get("results_dir") or f"results/{name}"
     split = raw.get("split") or {}
+    protocols = _split_protocols(split, source)
     return StudyConfig(
         profile=name,
         description=str(raw.get("description", "")),
@@ -233,8 +250,10 @@ def load_config(profile: str | os.PathLike = "demo", **overrides: Any) -> StudyC
         results_dir=_resolve_path(str(results_dir)),
         corpora=tuple(_parse_corpus(entry, source) for entry in raw.get("corpora", [])),
         models=tuple(_parse_model(entry, source) for entry in raw.get("models", [])),
-        split_protocol=str(split.get("protocol", "random")),
+        split_protocol=protocols[0],
+        split_protocols=protocols,
         split_seed=int(split.get("seed", 0)),
+        split_repeats=int(split.get("repeats", DEFAULT_REPEATS)),
         extraction=dict(raw.get("extraction") or {}),
         probes=dict(raw.get("probes") or {}),
         analysis=dict(raw.get("analysis") or {}),
@@ -260,6 +279,8 @@ def load_study(
         changes["models"] = tuple(config.model(model_id) for model_id in models)
     if split_protocol:
         changes["split_protocol"] = split_protocol
+        if split_protocol not in config.split_protocols:
+            changes["split_protocols"] = (split_protocol, *config.split_protocols)
     if split_seed is not None:
         changes["split_seed"] = int(split_seed)
     return dataclasses.replace(config, **changes)

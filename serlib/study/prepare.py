@@ -20,18 +20,31 @@ SYNTHETIC = "synthetic"
 
 @dataclass(frozen=True)
 class PreparedCorpus:
-    """A corpus of the profile with its manifest and split on disk."""
+    """A corpus of the profile with its manifest and the split file of every protocol on disk."""
 
     corpus_id: str
     language: str
     manifest_path: Path
-    split_path: Path
+    split_paths: dict[str, Path]
+
+    def split_file(self, protocol: str) -> Path:
+        """The split CSV of ``protocol`` (one of the profile's protocols)."""
+        if protocol not in self.split_paths:
+            raise SerlibError(f"corpus {self.corpus_id} has no {protocol!r} split; the profile's "
+                              f"protocols are {', '.join(self.split_paths)}")
+        return self.split_paths[protocol]
+
+    @property
+    def split_path(self) -> Path:
+        """The split CSV of the profile's main protocol."""
+        return next(iter(self.split_paths.values()))
 
     def manifest(self) -> pd.DataFrame:
         return read_manifest(self.manifest_path)
 
-    def split(self) -> pd.DataFrame:
-        return pd.read_csv(self.split_path, dtype={"utterance_id": str, "speaker": str})
+    def split(self, protocol: str | None = None) -> pd.DataFrame:
+        path = self.split_path if protocol is None else self.split_file(protocol)
+        return pd.read_csv(path, dtype={"utterance_id": str, "speaker": str})
 
 
 def _corpus_manifest(spec: CorpusSpec) -> pd.DataFrame:
@@ -54,27 +67,32 @@ def prepare_corpus(config: StudyConfig, spec: CorpusSpec) -> PreparedCorpus:
     """Write the manifest of one corpus and its split (reused when the manifest is unchanged)."""
     manifest = _corpus_manifest(spec)
     manifest_path = write_manifest(manifest, config.manifest_dir / f"{spec.corpus_id}.csv")
-    load_or_create_split(manifest_path, config.split_protocol, config.split_seed)
+    protocols = (config.split_protocol,
+                 *(protocol for protocol in config.split_protocols if protocol != config.split_protocol))
+    for protocol in protocols:
+        load_or_create_split(manifest_path, protocol, config.split_seed, config.split_repeats)
     language = manifest["language"].iloc[0] if manifest["language"].nunique() == 1 else "multi"
     return PreparedCorpus(spec.corpus_id, language, manifest_path,
-                          split_path(manifest_path, config.split_protocol, config.split_seed))
+                          {protocol: split_path(manifest_path, protocol, config.split_seed)
+                           for protocol in protocols})
 
 
 def prepare_corpora(config: StudyConfig) -> list[PreparedCorpus]:
     """Manifests and splits for every corpus of the profile; splits also copied to results."""
     prepared = [prepare_corpus(config, spec) for spec in config.corpora]
     for corpus in prepared:
-        write_csv_atomically(corpus.split(), config.results_dir / "splits" / corpus.split_path.name)
+        for protocol, path in corpus.split_paths.items():
+            write_csv_atomically(corpus.split(protocol), config.results_dir / "splits" / path.name)
     return prepared
 
 
 def corpus_summary(prepared: list[PreparedCorpus]) -> pd.DataFrame:
-    """Per corpus: language, utterances, speakers, labels, hours and duration range."""
+    """Per corpus: language, utterances, speakers, labels, hours, median duration, and per
+    protocol its folds and the mean train/dev/test sizes of a fold."""
     rows = []
     for corpus in prepared:
         manifest = corpus.manifest()
-        split = corpus.split()
-        rows.append({
+        row = {
             "corpus": corpus.corpus_id,
             "language": corpus.language,
             "utterances": len(manifest),
@@ -82,9 +100,14 @@ def corpus_summary(prepared: list[PreparedCorpus]) -> pd.DataFrame:
             "labels": manifest["label"].nunique(),
             "hours": round(manifest["duration_s"].sum() / 3600, 3),
             "median_duration_s": round(manifest["duration_s"].median(), 2),
-            "train/dev/test": "/".join(str((split["split"] == part).sum())
-                                       for part in ("train", "dev", "test")),
-        })
+        }
+        for protocol in corpus.split_paths:
+            split = corpus.split(protocol)
+            folds = split["fold"].nunique()
+            sizes = "/".join(f"{(split['split'] == part).sum() / folds:.0f}"
+                             for part in ("train", "dev", "test"))
+            row[f"{protocol}: folds x train/dev/test"] = f"{folds} x {sizes}"
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

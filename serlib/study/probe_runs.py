@@ -7,11 +7,12 @@ import hashlib
 import pandas as pd
 
 from serlib.common.files import write_csv_atomically
+from serlib.probing.columns import LAYER_WEIGHT_COLUMNS, RESULT_COLUMNS
 from serlib.study.config import ModelSpec, StudyConfig
 from serlib.study.execution import JobSpec, run_jobs
 from serlib.study.extraction import feature_folder, finished_index
 from serlib.study.prepare import PreparedCorpus
-from serlib.study.tables import cached_tables, split_name, table_path
+from serlib.study.tables import cached_tables, predictions_path, split_name, table_path
 
 
 PROBE_SETTINGS = ("seeds", "epochs", "batch_size", "learning_rate", "standardize")
@@ -39,37 +40,42 @@ def probe_label(config: StudyConfig, probe: str, **overrides) -> str:
 
 
 def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, probe: str,
-              **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Results and layer weights of one probe on one model x corpus, cached in the work dir.
+              **overrides) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Results, layer weights and per-utterance predictions of one probe on one model x corpus
+    under the profile's current protocol (every fold), cached in the work dir.
 
-    The cache is keyed by the feature store's key, the split file's content and the probe's
-    settings; any change retrains. Files are written atomically.
+    The cache is keyed by the feature store's key, the split file's content, the probe's
+    settings and the training code's version; any change retrains. Files are written atomically.
     """
     from serlib.features.store import cache_key, model_slug
-    from serlib.probing.train import run_probe
+    from serlib.probing.train import TRAINING_CODE_VERSION, train_probe
 
     settings = probe_settings(config, probe, overrides)
+    split_file = corpus.split_file(config.split_protocol)
     index = finished_index(config, model, corpus.corpus_id)
     key = cache_key({"features": index["cache_key"], "probe": probe, **settings,
-                     "split_sha256": hashlib.sha256(corpus.split_path.read_bytes()).hexdigest()})
+                     "training_code_version": TRAINING_CODE_VERSION,
+                     "split_sha256": hashlib.sha256(split_file.read_bytes()).hexdigest()})
     label = probe_label(config, probe, **overrides)
     stem = f"{label}.{split_name(config)}"
     if settings.get("train_fraction") is not None:
         stem += f".train{settings['train_fraction']:g}"
 
     def train() -> list[pd.DataFrame]:
-        results, weights = run_probe(feature_folder(config, model, corpus.corpus_id),
-                                     corpus.split_path, probe=probe, corpus=corpus.corpus_id,
-                                     model=model.model_id, language=corpus.language, **settings)
-        results["probe"] = label
-        weights["probe"] = label
-        return [results, weights]
+        run = train_probe(feature_folder(config, model, corpus.corpus_id), split_file,
+                          probe=probe, corpus=corpus.corpus_id, model=model.model_id,
+                          language=corpus.language, protocol=config.split_protocol, **settings)
+        for table in (run.results, run.layer_weights, run.predictions):
+            table["probe"] = label
+        return [run.results, run.layer_weights, run.predictions]
 
     cache = config.work_dir / "probes" / model_slug(model.model_id) / corpus.corpus_id
-    results, weights = cached_tables(cache, stem, key, train, names=("", ".weights"),
-                                     record=settings, dtypes={"layer": str})
+    results, weights, predictions = cached_tables(
+        cache, stem, key, train, names=(".csv", ".weights.csv", ".predictions.csv.gz"),
+        record=settings, dtypes={"layer": str, "utterance_id": str, "speaker": str, "label": str,
+                                 "predicted": str})
     results["layer"] = results["layer"].astype(str)
-    return results, weights
+    return results, weights, predictions
 
 
 def probe_applies(config: StudyConfig, model: ModelSpec, corpus_id: str, probe: str) -> bool:
@@ -89,26 +95,38 @@ def probe_applies(config: StudyConfig, model: ModelSpec, corpus_id: str, probe: 
 
 def probe_all(config: StudyConfig, prepared: list[PreparedCorpus], probe: str,
               **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One probe over every model x corpus of the profile; tables also written to results.
+    """One probe over every model x corpus of the profile under its current protocol (every
+    fold); results, layer weights and per-utterance predictions also written to results.
 
     Pairs the probe does not apply to are skipped (:func:`probe_applies`), and so are models
     not listed in the profile's ``probes.per_probe.<probe>.models`` where that list is given.
-    Jobs run where the profile's ``execution:`` section says.
+    A probe whose ``per_probe.<probe>.protocols`` list leaves out the current protocol is not
+    run: empty tables come back. Jobs run where the profile's ``execution:`` section says.
     """
-    only_models = ((config.probes.get("per_probe") or {}).get(probe) or {}).get("models")
+    per_probe = (config.probes.get("per_probe") or {}).get(probe) or {}
+    only_models, only_protocols = per_probe.get("models"), per_probe.get("protocols")
+    if only_protocols and config.split_protocol not in only_protocols:
+        return pd.DataFrame(columns=RESULT_COLUMNS), pd.DataFrame(columns=LAYER_WEIGHT_COLUMNS)
     models = [model for model in config.models if not only_models or model.model_id in only_models]
     jobs = [JobSpec(f"probe {probe} {model.model_id} x {corpus.corpus_id}", probe_run,
                     (config, model, corpus, probe), overrides)
             for model in models for corpus in prepared
             if probe_applies(config, model, corpus.corpus_id, probe)]
-    pairs = run_jobs(jobs, config.execution, config.work_dir / "jobs")
-    results = pd.concat([pair[0] for pair in pairs], ignore_index=True)
-    weights = pd.concat([pair[1] for pair in pairs], ignore_index=True)
+    runs = run_jobs(jobs, config.execution, config.work_dir / "jobs")
+    results, weights, predictions = (pd.concat([run[part] for run in runs], ignore_index=True)
+                                     for part in range(3))
     label = probe_label(config, probe, **overrides)
     write_csv_atomically(results, table_path(config, f"probe_{label}"))
+    write_csv_atomically(predictions, predictions_path(config, label))
     if not weights.empty:
         write_csv_atomically(weights, table_path(config, f"layer_weights_{label}"))
     return results, weights
+
+
+def probes_run_under(config: StudyConfig, probe: str) -> tuple[str, ...]:
+    """The profile's protocols under which ``probe`` runs (``per_probe.<probe>.protocols``)."""
+    listed = ((config.probes.get("per_probe") or {}).get(probe) or {}).get("protocols")
+    return tuple(protocol for protocol in config.split_protocols if not listed or protocol in listed)
 
 
 def majority_levels(prepared: list[PreparedCorpus], split: str = "test") -> dict[str, float]:
@@ -117,6 +135,6 @@ def majority_levels(prepared: list[PreparedCorpus], split: str = "test") -> dict
 
     levels = {}
     for corpus in prepared:
-        table = reference_levels(corpus.split_path).set_index("split")
+        table = reference_levels(corpus.split_path).set_index("split")  # main protocol
         levels[corpus.corpus_id] = float(table.loc[split, "majority_accuracy"])
     return levels

@@ -61,4 +61,23 @@ def execute_notebook(notebook: Path, output: Path, profile: str) -> float:
             f"notebook {notebook.name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}\n"
             f"  the executed copy with the full traceback is {output}"
         ) from None
+    finally:
+        if output.is_file():
+            portable_paths(output)
     return time.perf_counter() - started
+
+
+def portable_paths(executed: Path, root: Path = REPO_ROOT) -> None:
+    """Write the paths papermill records in an executed notebook's metadata relative to the
+    repository, so that the committed report names no folder of the machine that ran it."""
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    record = notebook.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if record.get(key) and Path(record[key]).is_absolute():
+            try:
+                record[key] = Path(record[key]).resolve().relative_to(root.resolve()).as_posix()
+            except ValueError:
+                record[key] = Path(record[key]).name
+    nbformat.write(notebook, executed)

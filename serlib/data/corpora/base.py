@@ -62,12 +62,24 @@ class Listing:
     """What a corpus lister found under a root.
 
     ``excluded`` maps a human-readable reason to the number of files the corpus's protocol
-    leaves out on purpose (e.g. RAVDESS song recordings); they are reported, not errors.
+    leaves out on purpose (e.g. RAVDESS song recordings); they are reported, not errors, and
+    their paths are kept in ``excluded_paths``. Every audio file under a corpus root must end
+    up in one of ``files``, ``nonconforming`` or ``excluded_paths``:
+    :func:`serlib.data.corpora.manifest.build_manifest` reports any other as nonconforming.
     """
 
     files: list[CorpusFile] = field(default_factory=list)
     nonconforming: list[Path] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=dict)
+    excluded_paths: list[Path] = field(default_factory=list)
+
+    def extend(self, other: "Listing") -> None:
+        """Add another listing's files, nonconforming files and exclusions to this one."""
+        self.files.extend(other.files)
+        self.nonconforming.extend(other.nonconforming)
+        self.excluded_paths.extend(other.excluded_paths)
+        for reason, count in other.excluded.items():
+            self.excluded[reason] = self.excluded.get(reason, 0) + count
 
 
 @dataclass(frozen=True)
@@ -141,6 +153,7 @@ def match_file_names(
         described = describe(path, match)
         if isinstance(described, str):
             listing.excluded[described] = listing.excluded.get(described, 0) + 1
+            listing.excluded_paths.append(path)
         else:
             listing.files.append(described)
     return listing

@@ -2,14 +2,22 @@
 
 Emotion folders Colère Dégoût Joie Neutre Peur Surprise Tristesse, each (except Neutre) with
 intensity subfolders Faible and Fort; file names ``01-C-1-1.wav``: actor, emotion letter
-(C D J N P S T), intensity, sentence. Folder names are compared in Unicode NFC and any letter
-case, so archives unpacked on macOS (NFD names) work too. A file whose emotion letter
-names another emotion than its folder is reported as not following the layout.
+(C D J N P S T), intensity (1 faible, 2 fort), sentence.
+
+The emotion and the intensity are read from the *file name*. The folders are checked only as
+far as they can be recognised: archives unpack their accented names differently (UTF-8 NFC,
+NFD on macOS, or the archive's CP437/CP850 bytes, raw or shown as mojibake such as ``ColŠre``
+and ``D‚go–t``), so a folder name is matched against the known names under every such
+reading (:func:`folder_readings`). A file whose recognised emotion or intensity folder
+disagrees with its name is reported as not following the layout; folders that match no known
+name in any reading are not judged. No file is ever dropped silently.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import unicodedata
 from pathlib import Path
 
 from serlib.data.corpora.base import (
@@ -32,28 +40,70 @@ FOLDER_EMOTION_CODES = {
         ("Peur", "P"), ("Surprise", "S"), ("Tristesse", "T"),
     )
 }
+FOLDER_INTENSITIES = {"faible": "1", "fort": "2"}
+#: How a name's bytes may have been mis-encoded on the way out of the archive (the name as
+#: shown re-encoded in these) and how they may be read (the candidates decoded with these).
+NAME_ENCODINGS = ("cp437", "cp850", "cp1252", "latin-1")
+NAME_DECODINGS = ("utf-8", "cp437", "cp850", "cp1252", "latin-1")
+
+
+def folder_readings(name: str) -> set[str]:
+    """Every normalized reading of a folder name under the encodings archives use.
+
+    The name as the file system gives it (undecodable bytes as surrogates), its raw bytes, and
+    the bytes it shows re-encoded in a legacy code page, each decoded as UTF-8, CP437, CP850,
+    CP1252 and latin-1: ``Col\\x8are`` (CP850 bytes), ``ColŠre`` (CP850 bytes shown as CP1252)
+    and ``ColÞre``/``Col├¿re`` (UTF-8 bytes shown as a code page) all read as ``colère``.
+    """
+    sources = [os.fsencode(name)]
+    for encoding in NAME_ENCODINGS:
+        try:
+            sources.append(name.encode(encoding))
+        except UnicodeEncodeError:
+            continue
+    readings = {normalized_name(name)}
+    for raw in sources:
+        for decoding in NAME_DECODINGS:
+            try:
+                readings.add(normalized_name(raw.decode(decoding)))
+            except UnicodeDecodeError:
+                continue
+    return readings
+
+
+def recognised_folder(name: str, known: dict[str, str]) -> str | None:
+    """The value of ``known`` whose key is a reading of ``name``, or None if none is."""
+    for reading in folder_readings(name):
+        if reading in known:
+            return known[reading]
+    return None
 
 
 def list_files(root: Path) -> Listing:
-    """Describe every wav under the emotion folders (and their intensity subfolders)."""
-    folders = (
-        [path for path in sorted(root.iterdir())
-         if path.is_dir() and normalized_name(path.name) in FOLDER_EMOTION_CODES]
-        if root.is_dir()
-        else []
-    )
-    listing = Listing()
-    for folder in folders:
-        folder_code = FOLDER_EMOTION_CODES[normalized_name(folder.name)]
-        found = match_file_names(audio_files(folder, recursive=True), FILE_NAME, _describe)
-        for corpus_file in found.files:
-            code = corpus_file.label_code
-            if code in FOLDER_EMOTION_CODES.values() and code != folder_code:
-                listing.nonconforming.append(corpus_file.audio_path)
-            else:
-                listing.files.append(corpus_file)
-        listing.nonconforming.extend(found.nonconforming)
+    """Describe every wav under ``root`` from its file name; check what folders can be read."""
+    found = match_file_names(audio_files(root, recursive=True), FILE_NAME, _describe)
+    listing = Listing(nonconforming=found.nonconforming, excluded=found.excluded,
+                      excluded_paths=found.excluded_paths)
+    for corpus_file in found.files:
+        if _folders_agree(root, corpus_file):
+            listing.files.append(corpus_file)
+        else:
+            listing.nonconforming.append(corpus_file.audio_path)
     return listing
+
+
+def _folders_agree(root: Path, corpus_file: CorpusFile) -> bool:
+    """False when a recognised emotion or intensity folder contradicts the file name."""
+    intensity = FILE_NAME.fullmatch(unicodedata.normalize("NFC", corpus_file.audio_path.name))[
+        "intensity"]
+    for folder in corpus_file.audio_path.relative_to(root).parent.parts:
+        emotion_code = recognised_folder(folder, FOLDER_EMOTION_CODES)
+        if emotion_code is not None and emotion_code != corpus_file.label_code:
+            return False
+        folder_intensity = recognised_folder(folder, FOLDER_INTENSITIES)
+        if folder_intensity is not None and folder_intensity != intensity:
+            return False
+    return True
 
 
 def _describe(path: Path, match: re.Match[str]) -> CorpusFile:
@@ -69,6 +119,7 @@ CORPUS = Corpus(
     },
     layout="emotion folders Colère Dégoût Joie Neutre Peur Surprise Tristesse (intensity "
     "subfolders Faible/Fort except Neutre) of <actor:2>-<emotion:1>-<intensity>-<sentence>.wav, "
-    "e.g. Colère/Faible/01-C-1-1.wav",
+    "e.g. Colère/Faible/01-C-1-1.wav; emotion and intensity (1 Faible, 2 Fort) are read from "
+    "the file name, folders in any encoding",
     list_files=list_files,
 )

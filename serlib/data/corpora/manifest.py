@@ -15,10 +15,11 @@ from pathlib import Path
 import pandas as pd
 
 from serlib.data.audio import audio_info
-from serlib.data.corpora.base import Corpus, CorpusFile, Listing
+from serlib.data.corpora.base import Corpus, CorpusFile, Listing, audio_files
 from serlib.data.corpora.registry import get_corpus
 from serlib.common.errors import SerlibError
 from serlib.common.files import write_csv_atomically
+from serlib.common.locks import folder_lock
 
 MANIFEST_COLUMNS = (
     "utterance_id",
@@ -42,7 +43,9 @@ def build_manifest(corpus_name: str, root: str | Path, strict: bool = True) -> p
 
     With ``strict=True`` an audio file whose name does not follow the corpus's naming scheme
     raises :class:`SerlibError`; with ``strict=False`` such files are skipped with a warning
-    that gives their count. Files the corpus's protocol leaves out (e.g. IEMOCAP frustration
+    that names them (and their paths are in ``table.attrs["skipped"]``). Every audio file under
+    a corpus folder is accounted for: one the lister did not place (e.g. in a folder the layout
+    does not know) counts as not following the layout. Files the corpus's protocol leaves out (e.g. IEMOCAP frustration
     in the 4-class setup) are dropped and counted in ``table.attrs["excluded"]``
     (reason -> count). Durations and sample rates come from the file headers.
     """
@@ -54,6 +57,8 @@ def build_manifest(corpus_name: str, root: str | Path, strict: bool = True) -> p
             f"in its published layout: {corpus.layout}"
         )
     listing = corpus.list_files(root)
+    if root.is_dir():
+        listing.nonconforming.extend(unaccounted_audio_files(root, listing))
     _check_nonconforming(corpus, root, listing, strict)
     if not listing.files:
         raise SerlibError(
@@ -77,16 +82,31 @@ def build_manifest(corpus_name: str, root: str | Path, strict: bool = True) -> p
     table = table.sort_values("utterance_id", kind="stable").reset_index(drop=True)
     _check_unique_ids(table, root)
     table.attrs["excluded"] = excluded
+    table.attrs["skipped"] = [str(path) for path in listing.nonconforming]
     return table
 
 
+def unaccounted_audio_files(root: Path, listing: Listing) -> list[Path]:
+    """Audio files under ``root`` that the corpus lister neither listed, nor reported as
+    nonconforming, nor excluded (e.g. a folder the layout does not know): nothing is dropped
+    silently, so these count as not following the layout."""
+    accounted = {os.path.abspath(path) for path in (
+        *(corpus_file.audio_path for corpus_file in listing.files),
+        *listing.nonconforming, *listing.excluded_paths)}
+    return [path for path in audio_files(root, recursive=True)
+            if os.path.abspath(path) not in accounted]
+
+
 def write_manifest(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write the manifest CSV atomically (temporary file, then rename); return its path."""
+    """Write the manifest CSV atomically (temporary file, then rename) while holding its lock
+    (:func:`serlib.common.locks.folder_lock`, so two runs never write it at once); return its
+    path."""
     path = Path(path)
     missing = [column for column in MANIFEST_COLUMNS if column not in table.columns]
     if missing:
         raise ValueError(f"manifest table lacks columns {missing}")
-    write_csv_atomically(table.loc[:, list(MANIFEST_COLUMNS)], path)
+    with folder_lock(path, what="writing the manifest"):
+        write_csv_atomically(table.loc[:, list(MANIFEST_COLUMNS)], path)
     return path
 
 
@@ -123,12 +143,22 @@ def _check_nonconforming(corpus: Corpus, root: Path, listing: Listing, strict: b
             f"layout: {shown}{more}; expected {corpus.layout}. Rename or remove them, or skip "
             "them with --skip-nonconforming (strict=False)"
         )
-    logger.warning("skipped %d audio file(s) under %s that do not follow the %s layout",
-                   len(offending), root, corpus.name)
+    logger.warning("skipped %d audio file(s) under %s that do not follow the %s layout: %s",
+                   len(offending), root, corpus.name,
+                   ", ".join(str(path) for path in offending))
 
 
 def _manifest_row(corpus: Corpus, base: Path, corpus_file: CorpusFile) -> dict[str, object]:
     path = corpus_file.audio_path
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise SerlibError(
+            f"{os.fsencode(path)!r}: the path is not valid UTF-8 (an archive unpacked with its "
+            "CP437/CP850 names), so a manifest CSV cannot hold it. Convert the names once, e.g. "
+            f"`convmv -f cp850 -t utf-8 -r --notest {os.fsencode(base).decode(errors='replace')}`"
+            ", or unpack again with `unzip -O cp850`"
+        ) from None
     label = corpus.label_codes.get(corpus_file.label_code)
     if label is None:
         raise SerlibError(
@@ -158,7 +188,9 @@ def _manifest_row(corpus: Corpus, base: Path, corpus_file: CorpusFile) -> dict[s
 def _utterance_id(base: Path, path: Path) -> str:
     """Path relative to the corpus root, forward slashes, no extension, Unicode NFC."""
     relative = Path(os.path.relpath(os.path.abspath(path), base)).with_suffix("")
-    return unicodedata.normalize("NFC", relative.as_posix())
+    # bytes that are not UTF-8 (a name from a CP437/CP850 unzip) are written as \xNN escapes
+    text = os.fsencode(relative.as_posix()).decode("utf-8", errors="backslashreplace")
+    return unicodedata.normalize("NFC", text)
 
 
 def _check_unique_ids(table: pd.DataFrame, root: Path) -> None:
