@@ -33,11 +33,12 @@ def test_bumping_the_extraction_code_version_recomputes(tmp_path, monkeypatch):
     manifest = write_manifest(tmp_path)
     first = run(MODEL, manifest, tmp_path / "out")
     assert not first.cache_hit and run(MODEL, manifest, tmp_path / "out").cache_hit
-    assert json.loads((first.folder / "index.json").read_text())["extraction_code_version"] == 1
-    monkeypatch.setattr(extract, "EXTRACTION_CODE_VERSION", 2)
+    current = extract.EXTRACTION_CODE_VERSION
+    assert json.loads((first.folder / "index.json").read_text())["extraction_code_version"] == current
+    monkeypatch.setattr(extract, "EXTRACTION_CODE_VERSION", current + 1)
     bumped = run(MODEL, manifest, tmp_path / "out")
     assert not bumped.cache_hit and bumped.num_computed == 3
-    assert json.loads((bumped.folder / "index.json").read_text())["extraction_code_version"] == 2
+    assert json.loads((bumped.folder / "index.json").read_text())["extraction_code_version"] == current + 1
 
 
 def test_bumping_the_acoustic_code_version_recomputes(tmp_path, monkeypatch):

@@ -60,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=DEVICES, default="auto", help="default: auto")
     parser.add_argument(
         "--dtype", choices=DTYPES, default="auto",
-        help="compute dtype; auto = bfloat16 autocast (float16 on GPUs without bfloat16); "
+        help="compute dtype of the weights; auto = bfloat16 on GPUs (float16 without bfloat16) "
+        "and on CPUs with bfloat16 instructions, float32 on other CPUs (docs/performance.md); "
         "float32 = exact",
     )
     parser.add_argument(

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "serlib.cli.best_layer",
     "serlib.cli.findings",
     "serlib.cli.report",
+    "serlib.cli.plan",
 )
 
 

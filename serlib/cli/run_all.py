@@ -17,6 +17,7 @@ import time
 from serlib.common.errors import SerlibError
 from serlib.report.site import build_report_site
 from serlib.study.config import load_config
+from serlib.study.plan import long_run_plan
 from serlib.study.runner import execute_notebook, select_notebooks, study_notebooks
 
 
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             for problem in problems:
                 print(f"  - {problem}", file=sys.stderr)
             return 2
+        print(long_run_plan(config), end="", flush=True)  # only for long runs (serlib plan)
         notebooks = select_notebooks(study_notebooks(), args.start, args.only)
         output_dir = config.results_dir / "notebooks"
         total = time.perf_counter()

@@ -1,6 +1,9 @@
 """Stage 2, the features: speech models and acoustic feature sets -> the on-disk feature store.
 
 - :mod:`serlib.features.registry`: model short names, families and engine options (no torch);
+- :mod:`serlib.features.bundled_configs`: the registry models' architectures shipped as data
+  (``configs/*.json``), so ``random:<name>`` builds offline; :mod:`serlib.features.cost`:
+  parameters and multiply-adds counted from an architecture (both without torch);
 - :mod:`serlib.features.models`: loading a model by name (offline-aware) so that it returns
   every hidden state, numbered the same way for every family;
 - :mod:`serlib.features.extract`: the batched, cached, resumable extraction engine

@@ -72,12 +72,14 @@ from serlib.features.store import (
 )
 
 WHISPER_WINDOW_SECONDS = 30.0
-#: Default batch budgets in seconds of padded audio. On the CPU batching gains little (the
-#: speed comes from bfloat16); on a GPU large batches are where the speed is.
+#: Default batch budgets in seconds of padded audio. On the CPU batching gains little; on a GPU
+#: large batches are where the speed is.
 DEFAULT_BATCH_SECONDS = {"cpu": 16.0, "cuda": 240.0}
 #: Version of the extraction code's output, part of every store's cache key: bump it when a
 #: change alters the features for the same inputs (pooling, padding, batching, resampling,
-#: layer numbering), so that no store computed by the old code is reused.
+#: layer numbering, compute dtype handling), so that no store computed by the old code is reused.
+#: 1: bfloat16/float16 mean weights held in that dtype (not float32 weights under autocast); the
+#: field entered the key with this code, so no released store predates it.
 EXTRACTION_CODE_VERSION = 1
 LAYER_NUMBERING = "0 = input to transformer block 1; k = output of block k (no final layer norm)"
 
