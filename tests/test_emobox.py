@@ -112,3 +112,41 @@ def test_split_command_writes_the_shared_fold_format(tmp_path, capsys):
     assert list(saved.columns) == list(EMOBOX_COLUMNS) and len(saved) == 120
     assert cli.main(["split", str(manifest_path), "--protocol", "emobox"]) == 2
     assert "--protocol emobox needs --emobox-data" in capsys.readouterr().err
+
+
+def test_a_profile_can_name_emobox_as_a_protocol(tmp_path):
+    import textwrap
+
+    from conftest import write_wav
+    from serlib import study
+    from serlib.study.config import load_config
+
+    manifest = make_manifest()
+    for stem in manifest["utterance_id"]:
+        write_wav(tmp_path / "emodb" / f"{stem}.wav", seconds=0.2)
+    data = write_emobox_tree(tmp_path / "EmoBox" / "data", manifest, [("03", "08"), ("09", "10")])
+    profile = tmp_path / "emobox.yaml"
+    profile.write_text(textwrap.dedent(f"""
+        profile: emobox-test
+        work_dir: {tmp_path / 'work'}
+        results_dir: {tmp_path / 'results'}
+        corpora: [{{id: emodb, name: emodb, root: {tmp_path / 'emodb'}}}]
+        models: [acoustic:mfcc]
+        split: {{protocols: [emobox, speaker-cv], emobox_data: {data}}}
+    """))
+    config = load_config(profile)
+    assert config.split_protocols == ("emobox", "speaker-cv")
+    [prepared] = study.prepare_corpora(config)
+    folds = prepared.split("emobox")
+    assert prepared.split_file("emobox").name == "emodb.split-emobox-seed0.csv"
+    assert sorted(folds["fold"].unique()) == [0, 1] and set(folds["split"]) == {"train", "dev", "test"}
+    assert (tmp_path / "results" / "splits" / "emodb.split-emobox-seed0.csv").is_file()
+
+
+def test_the_emobox_protocol_needs_its_data_folder(tmp_path):
+    from serlib.study.config import load_config
+
+    profile = tmp_path / "broken.yaml"
+    profile.write_text("profile: broken\ncorpora: []\nmodels: []\nsplit: {protocols: [emobox]}\n")
+    with pytest.raises(SerlibError, match="emobox_data"):
+        load_config(profile)

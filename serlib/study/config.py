@@ -108,6 +108,10 @@ class StudyConfig:
     split_protocols: tuple[str, ...] = ("random",)
     #: split seeds of the ``random`` protocol (``split: repeats:``)
     split_repeats: int = 5
+    #: EmoBox's ``data/`` folder and corpus name, for the ``emobox`` protocol (``split:
+    #: emobox_data:``, ``emobox_corpus:``; the corpus defaults to the manifest's)
+    emobox_data: Path | None = None
+    emobox_corpus: str | None = None
     extraction: dict[str, Any] = field(default_factory=dict)
     probes: dict[str, Any] = field(default_factory=dict)
     analysis: dict[str, Any] = field(default_factory=dict)
@@ -218,14 +222,21 @@ def _parse_model(entry: Any, source_file: Path) -> ModelSpec:
     return ModelSpec(model_id=str(entry["id"]), source=source, source_setting=setting)
 
 
+EMOBOX = "emobox"
+#: Protocols of :mod:`serlib.data.splits`, and EmoBox's published folds (:mod:`serlib.data.emobox`).
+STUDY_PROTOCOLS = (*PROTOCOLS, EMOBOX)
+
+
 def _split_protocols(split: dict, source: Path) -> tuple[str, ...]:
     """``split: {protocols: [main, other, ...]}`` (or the older ``protocol: name``), checked."""
     listed = split.get("protocols") or [split.get("protocol", "random")]
     protocols = tuple(str(protocol) for protocol in ([listed] if isinstance(listed, str) else listed))
-    unknown = [protocol for protocol in protocols if protocol not in PROTOCOLS]
+    unknown = [protocol for protocol in protocols if protocol not in STUDY_PROTOCOLS]
     if unknown or not protocols:
         raise SerlibError(f"{source}: split protocols {unknown or protocols} unknown; choose "
-                          f"from {', '.join(PROTOCOLS)}")
+                          f"from {', '.join(STUDY_PROTOCOLS)}")
+    if EMOBOX in protocols and not split.get("emobox_data"):
+        raise SerlibError(f"{source}: the emobox protocol needs split: emobox_data: PATH/TO/EmoBox/data")
     return protocols
 
 
@@ -254,6 +265,8 @@ def load_config(profile: str | os.PathLike = "demo", **overrides: Any) -> StudyC
         split_protocols=protocols,
         split_seed=int(split.get("seed", 0)),
         split_repeats=int(split.get("repeats", DEFAULT_REPEATS)),
+        emobox_data=_resolve_path(str(split["emobox_data"])) if split.get("emobox_data") else None,
+        emobox_corpus=split.get("emobox_corpus"),
         extraction=dict(raw.get("extraction") or {}),
         probes=dict(raw.get("probes") or {}),
         analysis=dict(raw.get("analysis") or {}),

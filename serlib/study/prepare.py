@@ -12,7 +12,8 @@ from serlib.common.files import write_csv_atomically
 from serlib.data.corpora import build_manifest, write_manifest
 from serlib.data.corpora.manifest import read_manifest
 from serlib.data.splits import load_or_create_split, split_path
-from serlib.study.config import CorpusSpec, StudyConfig
+from serlib.data.emobox import emobox_path, load_or_create_emobox_split
+from serlib.study.config import EMOBOX, CorpusSpec, StudyConfig
 
 
 SYNTHETIC = "synthetic"
@@ -69,12 +70,18 @@ def prepare_corpus(config: StudyConfig, spec: CorpusSpec) -> PreparedCorpus:
     manifest_path = write_manifest(manifest, config.manifest_dir / f"{spec.corpus_id}.csv")
     protocols = (config.split_protocol,
                  *(protocol for protocol in config.split_protocols if protocol != config.split_protocol))
+    paths = {}
     for protocol in protocols:
-        load_or_create_split(manifest_path, protocol, config.split_seed, config.split_repeats)
+        if protocol == EMOBOX:
+            folds = load_or_create_emobox_split(manifest_path, config.emobox_data, config.emobox_corpus,
+                                                config.split_seed)
+            print(f"{spec.corpus_id}: {folds.summary()}")
+            paths[protocol] = emobox_path(manifest_path, config.split_seed)
+        else:
+            load_or_create_split(manifest_path, protocol, config.split_seed, config.split_repeats)
+            paths[protocol] = split_path(manifest_path, protocol, config.split_seed)
     language = manifest["language"].iloc[0] if manifest["language"].nunique() == 1 else "multi"
-    return PreparedCorpus(spec.corpus_id, language, manifest_path,
-                          {protocol: split_path(manifest_path, protocol, config.split_seed)
-                           for protocol in protocols})
+    return PreparedCorpus(spec.corpus_id, language, manifest_path, paths)
 
 
 def prepare_corpora(config: StudyConfig) -> list[PreparedCorpus]:
