@@ -4,7 +4,7 @@ The command line of :mod:`serlib.study.runner`: checks the profile first (listin
 missing), then executes ``notebooks/NN_*.ipynb`` in order with papermill, writing the executed
 copies to ``results/<profile>/notebooks/``, stops at the first failing notebook, then writes the
 static HTML report ``results/<profile>/report/`` and ends with one summary (each notebook's
-time, where the report is). ``--lab`` opens JupyterLab on ``results/<profile>/`` instead.
+time, the extraction's planned against its actual time, where the report is). ``--lab`` opens JupyterLab on ``results/<profile>/`` instead.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from serlib.common.errors import SerlibError
 from serlib.report.site import build_report_site
 from serlib.study.config import load_config
-from serlib.study.plan import long_run_plan
+from serlib.study.plan import long_run_plan, planned_extraction_seconds
 from serlib.study.runner import execute_notebook, select_notebooks, study_notebooks
 
 
@@ -55,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.perf_counter() - total:.0f} s")
         for name, seconds in times.items():
             print(f"  {seconds:7.0f} s  {name}")
+        extraction = next((seconds for name, seconds in times.items() if name.startswith("02_")), None)
+        planned = planned_extraction_seconds(config)
+        if extraction is not None and planned is not None:
+            print(f"  extraction (notebook 02): {extraction:.0f} s; planned for a fresh run: {planned:.0f} s "
+                  "(serlib plan; cached stores make a rerun shorter)")
         print(f"  executed notebooks: {output_dir}\n  report: {index} "
               f"(open it in a browser, or ./run_all.sh --lab {config.profile})")
     except SerlibError as error:

@@ -242,3 +242,12 @@ __all__ = [
     "long_run_plan",
     "plan_study",
 ]
+
+
+def planned_extraction_seconds(config: StudyConfig) -> float | None:
+    """The plan's extraction time of a fresh run on the CPU (or ``extraction.device``), in
+    seconds; None when no model's architecture is known."""
+    device = "cuda" if config.extraction.get("device") == "cuda" else "cpu"
+    plan = plan_study(config)
+    column = f"extract_{device}_s"
+    return float(plan[column].sum()) if column in plan and plan[column].notna().any() else None
