@@ -100,14 +100,16 @@ def probe_all(config: StudyConfig, prepared: list[PreparedCorpus], probe: str,
 
     Pairs the probe does not apply to are skipped (:func:`probe_applies`), and so are models
     not listed in the profile's ``probes.per_probe.<probe>.models`` where that list is given.
-    A probe whose ``per_probe.<probe>.protocols`` list leaves out the current protocol is not
-    run: empty tables come back. Jobs run where the profile's ``execution:`` section says.
+    A probe whose ``per_probe.<probe>.protocols`` list leaves out the current protocol, or whose
+    ``models`` list is empty, is not run: empty tables come back. Jobs run where the profile's ``execution:`` section says.
     """
     per_probe = (config.probes.get("per_probe") or {}).get(probe) or {}
     only_models, only_protocols = per_probe.get("models"), per_probe.get("protocols")
-    if only_protocols and config.split_protocol not in only_protocols:
+    if only_protocols is not None and config.split_protocol not in only_protocols:
         return pd.DataFrame(columns=RESULT_COLUMNS), pd.DataFrame(columns=LAYER_WEIGHT_COLUMNS)
-    models = [model for model in config.models if not only_models or model.model_id in only_models]
+    models = [model for model in config.models if only_models is None or model.model_id in only_models]
+    if not models:  # an empty list in the profile: the probe is not run
+        return pd.DataFrame(columns=RESULT_COLUMNS), pd.DataFrame(columns=LAYER_WEIGHT_COLUMNS)
     jobs = [JobSpec(f"probe {probe} {model.model_id} x {corpus.corpus_id}", probe_run,
                     (config, model, corpus, probe), overrides)
             for model in models for corpus in prepared
@@ -125,8 +127,11 @@ def probe_all(config: StudyConfig, prepared: list[PreparedCorpus], probe: str,
 
 def probes_run_under(config: StudyConfig, probe: str) -> tuple[str, ...]:
     """The profile's protocols under which ``probe`` runs (``per_probe.<probe>.protocols``)."""
-    listed = ((config.probes.get("per_probe") or {}).get(probe) or {}).get("protocols")
-    return tuple(protocol for protocol in config.split_protocols if not listed or protocol in listed)
+    per_probe = (config.probes.get("per_probe") or {}).get(probe) or {}
+    listed = per_probe.get("protocols")
+    if per_probe.get("models") == []:  # not run at all
+        return ()
+    return tuple(protocol for protocol in config.split_protocols if listed is None or protocol in listed)
 
 
 def majority_levels(prepared: list[PreparedCorpus], split: str = "test") -> dict[str, float]:
