@@ -82,5 +82,6 @@ def test_findings_block_is_copied_into_the_readme_between_its_markers(tmp_path):
     assert findings.sync_readme(readme, findings_file) is True
     text = readme.read_text()
     assert "old text" not in text and "- one claim [0.1, 0.2]" in text and "# Findings" not in text
+    assert "\n### Claims\n" in text  # nested under the README's own section
     assert text.startswith("# Title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
     assert findings.sync_readme(readme, findings_file) is False  # already in step

@@ -134,3 +134,36 @@ def test_run_all_lab_needs_results(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(run_all, "load_config", lambda profile: config)
     assert run_all.main(["--lab"]) == 2
     assert "does not exist yet; run ./run_all.sh first" in capsys.readouterr().err
+
+
+def test_findings_of_a_profile_without_controls(tmp_path):
+    """Every model of the demo is random-init, so no model has a control: the controls table is
+    not written and FINDINGS.md says there is nothing to report there (it once failed reading an
+    empty CSV)."""
+    from serlib.data.synthetic import generate_synthetic_corpus
+
+    generate_synthetic_corpus(tmp_path / "synthetic", languages=["it"])
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text(textwrap.dedent(f"""
+        profile: tiny
+        work_dir: {tmp_path / 'work'}
+        results_dir: {tmp_path / 'results'}
+        corpora:
+          - {{id: synthetic-it, name: synthetic, language: it, root: {tmp_path / 'synthetic'}}}
+        models: [random:wav2vec2-tiny]
+        split: {{protocols: [random], repeats: 1}}
+        probes: {{seeds: 1, epochs: 2}}
+    """))
+    config = load_config(profile)
+    prepared = study.prepare_corpora(config)
+    study.extract_all(config, prepared, progress=False)
+    results, _ = study.probe_all(config, prepared, "linear")
+    assert set(results["layer"].astype(int)) == {0, 1, 2}  # tiny wav2vec2: 2 blocks + input
+    study.layer_interval_table(config, "linear")
+    assert study.controls_table(config, "linear").empty
+    assert not study.table_path(config, "controls_linear").exists()
+    path, text = study.write_findings(config)
+    assert path == tmp_path / "results" / "FINDINGS.md" and path.read_text() == text
+    assert "- random:wav2vec2-tiny on synthetic-it, random, probe linear: test accuracy by hidden state 0:" in text
+    controls = text.split("## Pretrained models against their controls")[1]
+    assert "- (nothing to report under this profile)" in controls

@@ -35,9 +35,13 @@ def _p(row) -> str:
     return f"p = {row.p_value:.3f}, Holm p = {row.p_holm:.3f} over {int(row.family)}"
 
 
+def _count(number, noun: str) -> str:
+    return f"{int(number)} {noun}{'' if int(number) == 1 else 's'}"
+
+
 def _n(row) -> str:
-    return (f"n = {int(row.n_utterances)} utterances ({int(row.n_speakers)} speakers) x "
-            f"{int(row.n_folds)} folds x {int(row.n_seeds)} seeds")
+    return (f"n = {_count(row.n_utterances, 'utterance')} ({_count(row.n_speakers, 'speaker')}) x "
+            f"{_count(row.n_folds, 'fold')} x {_count(row.n_seeds, 'seed')}")
 
 
 def comparison_line(row, table: str, a: str | None = None, b: str | None = None) -> str:
@@ -58,8 +62,7 @@ def accuracy_line(row, table: str, what: str) -> str:
     """One accuracy with its interval as a claim line (row of an intervals table)."""
     return (f"- {row.model} on {row.corpus}, {row.protocol}: {what} {row.accuracy:.3f} "
             f"{interval(row.ci_low, row.ci_high)} (UAR {row.uar:.3f}, macro-F1 {row.macro_f1:.3f}); "
-            f"n = {int(row.n_utterances)} utterances ({int(row.n_speakers)} speakers) x "
-            f"{int(row.n_folds)} folds x {int(row.n_seeds)} seeds. Table `{table}`.")
+            f"{_n(row)}. Table `{table}`.")
 
 
 def curve_line(rows: pd.DataFrame, table: str) -> str:
@@ -71,8 +74,7 @@ def curve_line(rows: pd.DataFrame, table: str) -> str:
     peak = rows.loc[rows["accuracy"].idxmax()]
     return (f"- {first.model} on {first.corpus}, {first.protocol}, probe {first.probe}: test accuracy "
             f"by hidden state {points}; highest at {int(peak.layer_index)} of "
-            f"{int(rows['layer_index'].max())}. n = {int(first.n_utterances)} utterances x "
-            f"{int(first.n_folds)} folds x {int(first.n_seeds)} seeds. Table `{table}`.")
+            f"{int(rows['layer_index'].max())}. {_n(first)}. Table `{table}`.")
 
 
 def paper_definition_line(row, table: str) -> str:
@@ -102,8 +104,10 @@ def write_findings(path: Path, text: str) -> Path:
 
 
 def findings_block(findings_text: str) -> str:
-    """What the README shows of FINDINGS.md: everything after its title line."""
+    """What the README shows of FINDINGS.md: everything after its title line, each heading one
+    level down so that it nests under the README section that holds the block."""
     body = findings_text.split("\n", 1)[1].strip("\n")
+    body = re.sub(r"^(#+) ", r"#\1 ", body, flags=re.M)
     return f"{README_START}\n{body}\n{README_END}"
 
 

@@ -194,13 +194,14 @@ def best_layer_depth_plot(best: pd.DataFrame, title: str = "") -> plt.Figure:
 
 def accuracy_heatmap(table: pd.DataFrame, title: str = "", label: str = "test accuracy") -> plt.Figure:
     """A corpus (rows) x model (columns) table of accuracies, annotated."""
-    figure, axis = plt.subplots(figsize=(1.3 * table.shape[1] + 2.5, 0.5 * table.shape[0] + 1.8))
+    # constrained layout: a one-row table (one corpus) leaves tight_layout no room for the title
+    figure, axis = plt.subplots(figsize=(1.3 * table.shape[1] + 2.5, 0.5 * table.shape[0] + 2.2),
+                                layout="constrained")
     sns.heatmap(table, annot=True, fmt=".2f", cmap="rocket_r", vmin=0, vmax=1, ax=axis,
                 cbar_kws={"label": label})
     axis.set_title(title)
     axis.set_xlabel("")
     axis.set_ylabel("")
-    figure.tight_layout()
     return figure
 
 

@@ -96,7 +96,8 @@ def controls_table(config: StudyConfig, probe: str = "linear") -> pd.DataFrame:
     """Each pretrained model's dev-chosen best layer against its controls, paired."""
     table = analysis.control_comparisons(read_probe_table(config, probe), read_predictions(config, probe),
                                          probe, control_pairs(config))
-    write_csv_atomically(table, table_path(config, f"controls_{probe}"))
+    if not table.empty:  # a profile without controls (demo: every model is random-init) writes none
+        write_csv_atomically(table, table_path(config, f"controls_{probe}"))
     return table
 
 
