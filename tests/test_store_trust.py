@@ -4,7 +4,9 @@ the model's preprocessor config, and store folder names of local models."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -134,3 +136,14 @@ def test_a_local_model_store_is_named_by_folder_and_fingerprint(tmp_path):
     shutil.move(result.folder, legacy)
     again = run(str(model), manifest, out)
     assert again.cache_hit and again.folder == legacy
+
+
+def test_atomic_writes_get_the_mode_the_umask_allows(tmp_path):
+    """Temporary files are private (mkstemp's 0600) until renamed; the result must not be, or a
+    results folder on a shared machine is unreadable to the user's group."""
+    from serlib.common import files
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    written = files.atomic_write_text(tmp_path / "table.csv", "a,b\n1,2\n")
+    assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask

@@ -33,6 +33,16 @@ TEMPORARY_SUFFIX = ".tmp"
 NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 
 
+def _read_umask() -> int:
+    """The process umask (read once at import: setting it back and forth is not thread-safe)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def is_no_space_error(error: BaseException) -> bool:
     """True for an OSError that says the disk, a file-size limit or a quota is full."""
     return isinstance(error, OSError) and error.errno in NO_SPACE_ERRNOS
@@ -53,8 +63,12 @@ def temporary_path(path: Path) -> Path:
     """A new, empty, uniquely named file beside ``path`` (the caller renames or removes it)."""
     descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX,
                                         dir=path.parent)
+    # mkstemp makes the file private (0600); give it the mode an ordinary open() would, so that
+    # results and caches stay readable by the group where the user's umask allows it
+    os.fchmod(descriptor, 0o666 & ~_UMASK)
     os.close(descriptor)
     return Path(name)
+
 
 
 def fsync_file(path: Path) -> None:
