@@ -75,21 +75,26 @@ def test_notebook_selection_by_number(tmp_path):
         runner.select_notebooks(notebooks, "9", None)
 
 
-def test_prepare_corpora_writes_manifest_and_reuses_split(tmp_path, monkeypatch):
+def _tiny_italian_profile(tmp_path, settings: str):
+    """A profile over a generated Italian synthetic corpus (72 clips, 4 speakers) and one tiny
+    random-init model, with ``settings`` (YAML lines) appended."""
     from serlib.data.synthetic import generate_synthetic_corpus
 
     generate_synthetic_corpus(tmp_path / "synthetic", languages=["it"])
     profile = tmp_path / "tiny.yaml"
-    profile.write_text(textwrap.dedent(f"""
+    profile.write_text(textwrap.dedent(f"""\
         profile: tiny
         work_dir: {tmp_path / 'work'}
         results_dir: {tmp_path / 'results'}
         corpora:
           - {{id: synthetic-it, name: synthetic, language: it, root: {tmp_path / 'synthetic'}}}
         models: [random:wav2vec2-tiny]
-        split: {{protocols: [speaker-cv, random], repeats: 3}}
-    """))
-    config = load_config(profile)
+    """) + settings + "\n")
+    return load_config(profile)
+
+
+def test_prepare_corpora_writes_manifest_and_reuses_split(tmp_path, monkeypatch):
+    config = _tiny_italian_profile(tmp_path, "split: {protocols: [speaker-cv, random], repeats: 3}")
     assert config.split_protocol == "speaker-cv" and config.split_protocols == ("speaker-cv", "random")
     assert study.preflight(config) == []
     first = study.prepare_corpora(config)
@@ -140,21 +145,8 @@ def test_findings_of_a_profile_without_controls(tmp_path):
     """Every model of the demo is random-init, so no model has a control: the controls table is
     not written and FINDINGS.md says there is nothing to report there (it once failed reading an
     empty CSV)."""
-    from serlib.data.synthetic import generate_synthetic_corpus
-
-    generate_synthetic_corpus(tmp_path / "synthetic", languages=["it"])
-    profile = tmp_path / "tiny.yaml"
-    profile.write_text(textwrap.dedent(f"""
-        profile: tiny
-        work_dir: {tmp_path / 'work'}
-        results_dir: {tmp_path / 'results'}
-        corpora:
-          - {{id: synthetic-it, name: synthetic, language: it, root: {tmp_path / 'synthetic'}}}
-        models: [random:wav2vec2-tiny]
-        split: {{protocols: [random], repeats: 1}}
-        probes: {{seeds: 1, epochs: 2}}
-    """))
-    config = load_config(profile)
+    config = _tiny_italian_profile(tmp_path, "split: {protocols: [random], repeats: 1}\n"
+                                             "probes: {seeds: 1, epochs: 2}")
     prepared = study.prepare_corpora(config)
     study.extract_all(config, prepared, progress=False)
     results, _ = study.probe_all(config, prepared, "linear")
