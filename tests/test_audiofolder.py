@@ -21,11 +21,6 @@ CLIPS = [  # file_name, emotion, speaker
 ]
 
 
-CSV_METADATA_BROKEN = pytest.mark.xfail(
-    strict=True, reason="datasets 3.6 cannot read metadata.csv beside pandas 3 (its string columns "
-    "arrive as large_string); metadata.jsonl works; datasets 4+ needs torchcodec")
-
-
 def make_audiofolder(root, metadata="csv"):
     for file_name, _, _ in CLIPS:
         write_wav(root / file_name, seconds=0.5)
@@ -37,7 +32,7 @@ def make_audiofolder(root, metadata="csv"):
     return root
 
 
-@pytest.mark.parametrize("metadata", [pytest.param("csv", marks=CSV_METADATA_BROKEN), "jsonl"])
+@pytest.mark.parametrize("metadata", ["csv", "jsonl"])
 def test_audiofolder_command_maps_labels_through_the_user_map(tmp_path, capsys, metadata):
     root = make_audiofolder(tmp_path / "corpus", metadata)
     (tmp_path / "map.yaml").write_text("joyful: happiness\nWeary: boredom\n")

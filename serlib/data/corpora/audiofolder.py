@@ -15,7 +15,9 @@ case. A label that maps nowhere stops the build with the list of all such labels
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -114,7 +116,8 @@ def _read_rows(root: Path) -> list[dict]:
     datasets.disable_progress_bars()
     with tempfile.TemporaryDirectory(prefix="serlib-audiofolder-") as cache:
         try:
-            loaded = datasets.load_dataset("audiofolder", data_dir=str(root), cache_dir=cache)
+            with _pandas_strings_as_objects():
+                loaded = datasets.load_dataset("audiofolder", data_dir=str(root), cache_dir=cache)
         except (ValueError, FileNotFoundError, datasets.exceptions.DatasetGenerationError) as error:
             raise SerlibError(f"cannot read {root} as an audio folder ({error}); expected "
                               f"{LAYOUT}") from None
@@ -128,6 +131,25 @@ def _read_rows(root: Path) -> list[dict]:
                     row[name] = feature.int2str(row[name])
                 rows.append(row)
     return rows
+
+
+@contextlib.contextmanager
+def _pandas_strings_as_objects():
+    """Read ``metadata.csv`` as datasets 3.x expects. pandas 3 infers its string columns as the
+    ``str`` dtype, which reaches pyarrow as ``large_string``, and datasets then refuses the
+    ``file_name`` column as not a string. pandas 3 can still switch that inference off (the option
+    is deprecated and goes in pandas 4; without it this changes nothing)."""
+    import pandas as pd
+
+    with warnings.catch_warnings():  # only the option's own deprecation warning is ignored
+        warnings.filterwarnings("ignore", message=".*'future.infer_string' option is deprecated")
+        try:
+            pd.get_option("future.infer_string")
+            switch = pd.option_context("future.infer_string", False)
+        except (KeyError, pd.errors.OptionError):  # pandas without the option
+            switch = contextlib.nullcontext()
+        with switch:
+            yield
 
 
 CORPUS = audiofolder_corpus()
