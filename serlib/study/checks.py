@@ -20,6 +20,8 @@ def _corpus_problem(spec: CorpusSpec) -> str | None:
         return f"corpus {spec.corpus_id}: {error}"
     if spec.root is None:
         return f"corpus {spec.corpus_id}: root not set: {spec.describe_root()}"
+    if spec.generate:
+        return None  # written on demand (serlib.data.layouts)
     if not spec.root.is_dir():
         return f"corpus {spec.corpus_id}: root {spec.root} is not a folder ({spec.describe_root()})"
     return None

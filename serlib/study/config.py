@@ -70,6 +70,9 @@ class CorpusSpec:
     root: Path | None
     root_setting: str
     language: str | None = None
+    #: ``layout``: write a small generated tree in the corpus's published layout at ``root``
+    #: when it is missing (:mod:`serlib.data.layouts`, the paper rehearsal); None: real data
+    generate: str | None = None
 
     def describe_root(self) -> str:
         variables = _environment_names(self.root_setting)
@@ -203,7 +206,22 @@ def _parse_corpus(entry: Any, source: Path) -> CorpusSpec:
         root=root,
         root_setting=root_setting,
         language=entry.get("language"),
+        generate=_generate_setting(entry, source),
     )
+
+
+GENERATED_LAYOUT = "layout"
+
+
+def _generate_setting(entry: dict, source: Path) -> str | None:
+    generate = entry.get("generate")
+    if generate not in (None, GENERATED_LAYOUT):
+        raise SerlibError(f"{source}: corpus {entry['name']!r} has generate: {generate!r}; the only "
+                          f"value is {GENERATED_LAYOUT!r} (a generated tree in the corpus's layout)")
+    if generate and not entry.get("root"):
+        raise SerlibError(f"{source}: corpus {entry['name']!r} has generate: {generate} but no root "
+                          "to write the tree to")
+    return generate
 
 
 def _parse_model(entry: Any, source_file: Path) -> ModelSpec:

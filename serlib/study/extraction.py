@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from serlib.common.errors import SerlibError
+from serlib.common.memory import PeakMemory
 from serlib.study.config import ModelSpec, StudyConfig
 from serlib.study.execution import JobSpec, run_jobs
 from serlib.study.prepare import PreparedCorpus
@@ -24,13 +25,16 @@ def extract_one(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus,
     """Extract (or reuse) the features of one model x corpus; one row of the runs table."""
     from serlib.features.extract import extract_features
 
-    result = extract_features(model.source, corpus.manifest_path, config.feature_dir,
-                              corpus_name=corpus.corpus_id, model_label=model.model_id,
-                              progress=progress, **settings)
+    with PeakMemory() as memory:
+        result = extract_features(model.source, corpus.manifest_path, config.feature_dir,
+                                  corpus_name=corpus.corpus_id, model_label=model.model_id,
+                                  progress=progress, **settings)
     return {"model": model.model_id, "corpus": corpus.corpus_id,
             "utterances": result.num_utterances, "computed": result.num_computed,
             "cache_hit": result.cache_hit, "audio_s": round(result.audio_seconds, 1),
-            "seconds": round(result.seconds, 2), "audio_s_per_s": round(result.throughput, 1)}
+            "seconds": round(result.seconds, 2), "audio_s_per_s": round(result.throughput, 1),
+            # the process's peak resident memory during this run (model, batches, store writes)
+            "peak_rss_gb": round(memory.peak_bytes / 2**30, 2)}
 
 
 def extract_all(config: StudyConfig, prepared: list[PreparedCorpus], device: str | None = None,

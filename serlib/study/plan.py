@@ -77,7 +77,14 @@ def corpus_size(config: StudyConfig, corpus_id: str) -> CorpusSize:
         durations = pd.read_csv(manifest, usecols=["duration_s"])["duration_s"]
         return CorpusSize(corpus_id, len(durations), float(durations.sum()), float(durations.max()),
                           f"manifest {manifest}")
-    name = config.corpus(corpus_id).name
+    spec = config.corpus(corpus_id)
+    name = spec.name
+    if spec.generate:  # a generated rehearsal tree: its sizes are known before it is written
+        from serlib.data.layouts import layout_clips, clip_seconds
+
+        seconds = [clip_seconds(name, index) for index in range(len(layout_clips(name)))]
+        return CorpusSize(corpus_id, len(seconds), float(sum(seconds)), float(max(seconds)),
+                          "generated layout tree (serlib.data.layouts)")
     if name not in TYPICAL_CORPORA:
         return CorpusSize(corpus_id, 0, 0.0, 0.0, "unknown: run notebook 01 for a manifest")
     count, mean, longest, source = TYPICAL_CORPORA[name]

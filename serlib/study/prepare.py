@@ -53,6 +53,10 @@ def _corpus_manifest(spec: CorpusSpec) -> pd.DataFrame:
         from serlib.data.synthetic import generate_synthetic_corpus
 
         generate_synthetic_corpus(spec.root)
+    if spec.generate:
+        from serlib.data.layouts import write_layout_corpus
+
+        write_layout_corpus(spec.name, spec.root)
     if spec.root is None:
         raise SerlibError(f"corpus {spec.corpus_id}: root not set: {spec.describe_root()}")
     manifest = build_manifest(spec.name, spec.root)
