@@ -47,6 +47,7 @@ from serlib.features.registry import (  # noqa: F401  (re-exported: the model na
     WAVEFORM_FAMILIES,
     WHISPER_FAMILY,
     WHISPER_WINDOWS,
+    hub_reachable,
     resolve_model_id,
 )
 
@@ -408,7 +409,10 @@ def _is_offline() -> bool:
 
 def _from_pretrained_local_first(loader, model_id: str, **kwargs):
     """``loader.from_pretrained`` from the folder/cache first, then (if allowed) the network."""
-    attempts = [True] if _is_offline() or Path(model_id).is_dir() else [True, False]
+    # the network only when it is allowed and the Hub answers: an offline machine must not sit
+    # through huggingface_hub's retries before the bundled config is used
+    networked = not (_is_offline() or Path(model_id).is_dir()) and hub_reachable()
+    attempts = [True, False] if networked else [True]
     last_error: Exception | None = None
     for local_only in attempts:
         try:

@@ -8,7 +8,9 @@ that ``serlib --help`` and ``serlib manifest`` load no deep-learning library. Lo
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
+from urllib.parse import urlparse
 
 SAMPLE_RATE = 16000
 RANDOM_PREFIX = "random:"
@@ -106,3 +108,22 @@ def resolve_model_id(name: str) -> str:
 POOLINGS = ("mean", "mean+std")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda")
+
+
+_HUB_REACHABLE: dict[str, bool] = {}
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the Hugging Face Hub (``HF_ENDPOINT``, default huggingface.co) accepts a connection;
+    asked once per process, so that an offline machine never waits on download retries."""
+    from huggingface_hub import constants
+
+    endpoint = urlparse(constants.ENDPOINT)
+    host, port = endpoint.hostname or "huggingface.co", endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    if host not in _HUB_REACHABLE:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                _HUB_REACHABLE[host] = True
+        except OSError:
+            _HUB_REACHABLE[host] = False
+    return _HUB_REACHABLE[host]

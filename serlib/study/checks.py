@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from serlib.common.errors import SerlibError
@@ -28,11 +27,9 @@ def _corpus_problem(spec: CorpusSpec) -> str | None:
 
 
 def _hub_reachable(timeout_s: float = 3.0) -> bool:
-    try:
-        with socket.create_connection(("huggingface.co", 443), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
+    from serlib.features.registry import hub_reachable
+
+    return hub_reachable(timeout_s)
 
 
 def model_location(source: str) -> str:
