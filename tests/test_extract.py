@@ -14,7 +14,7 @@ from conftest import write_wav
 from serlib.cli import main
 from serlib.common.errors import SerlibError
 from serlib.features.extract import extract_features, plan_batches, pool_hidden_states
-from serlib.features.models import TINY_RANDOM_CONFIGS
+from serlib.features.models import TINY_RANDOM_CONFIGS, load_model
 from serlib.features.store import FrameReader, load_pooled
 
 # Durations in seconds: mixed lengths, plus two pairs of equal length (batchable for group norm).
@@ -233,3 +233,73 @@ def test_real_whisper_base_on_emodb_clips(emodb_clips, shared_dir, tmp_path):
     # Measured on these clips: layer 0 identical, deeper layers cosine 0.93-0.997 (docs/layers.md).
     assert cosine[:, 0].min() > 0.99999
     assert cosine.min() > 0.9
+
+
+GROUP_NORM_MODELS = ["random:wav2vec2-tiny", "random:hubert-tiny", "random:wavlm-tiny"]
+
+
+@pytest.mark.parametrize("model", GROUP_NORM_MODELS)
+def test_group_norm_models_batch_mixed_lengths_with_the_masked_first_norm(
+        model, manifest, tmp_path, monkeypatch):
+    """The GPU's batching of group-norm encoders (forced here on the CPU) changes no utterance."""
+    from serlib.features import extract
+
+    loaded = load_model(model)
+    assert loaded.padding_changes_output and loaded.can_mask_padding
+    assert not extract.mixes_lengths(loaded, torch.device("cpu"))
+    assert extract.mixes_lengths(loaded, torch.device("cuda"))
+    monkeypatch.setattr(extract, "mixes_lengths", lambda loaded, device: loaded.can_mask_padding)
+    batched = run(model, manifest, tmp_path / "batched", batch_seconds=100.0)
+    monkeypatch.undo()
+    alone = run(model, manifest, tmp_path / "alone", batch_seconds=0.01)
+    batched_pooled, alone_pooled = load_pooled(batched.folder)[0], load_pooled(alone.folder)[0]
+    assert batched_pooled.shape == (6, 3, 32)
+    assert np.abs(batched_pooled - alone_pooled).max() <= 1e-4 * np.abs(alone_pooled).max()
+
+
+def test_without_the_masked_norm_padding_would_change_a_group_norm_model():
+    """The check above can fail: the plain group norm over a padded batch moves the features."""
+    from serlib.features.models import _first_conv_frames, _masked_first_group_norm
+
+    loaded = load_model("random:wav2vec2-tiny")
+    short, long = (np.sin(np.linspace(0, 900, n)).astype(np.float32) for n in (6000, 16000))
+    padded = np.zeros((2, 16000), dtype=np.float32)
+    padded[0, :6000], padded[1] = short, long
+    mask = torch.from_numpy((padded != 0).astype(np.int64))
+    mask[1] = 1
+    normalise = lambda x: (x - x.mean()) / np.sqrt(x.var() + 1e-7)  # noqa: E731
+    values = torch.from_numpy(np.stack([np.pad(normalise(short), (0, 10000)), normalise(long)]))
+    with torch.inference_mode():
+        alone, valid = loaded.hidden_states([short])
+        plain = loaded.model(values, attention_mask=mask, output_hidden_states=True)
+        frames = torch.tensor([_first_conv_frames(loaded.config, n) for n in (6000, 16000)])
+        with _masked_first_group_norm(loaded.model, frames):
+            masked = loaded.model(values, attention_mask=mask, output_hidden_states=True)
+    n = valid[0]
+    scale = alone.abs().max()
+    assert (plain.hidden_states[0][0, :n] - alone[0, 0, :n]).abs().max() > 1e-2 * scale
+    torch.testing.assert_close(masked.hidden_states[0][0, :n], alone[0, 0, :n], rtol=0,
+                               atol=1e-5 * float(scale))
+
+
+def test_masked_instance_norm_equals_group_norm_of_each_row_alone():
+    from serlib.features.models import masked_instance_norm
+
+    generator = torch.Generator().manual_seed(0)
+    values = torch.randn(3, 4, 50, generator=generator) * 3 + 1
+    weight, bias = torch.randn(4, generator=generator), torch.randn(4, generator=generator)
+    valid = torch.tensor([50, 17, 2])
+    out = masked_instance_norm(values, valid, weight, bias, 1e-5)
+    for row, n in enumerate(valid.tolist()):
+        alone = torch.nn.functional.group_norm(values[row:row + 1, :, :n], 4, weight, bias, 1e-5)
+        torch.testing.assert_close(out[row:row + 1, :, :n], alone, rtol=0, atol=1e-5)
+        assert (out[row, :, n:] == 0).all()
+
+
+def test_data2vec_audio_is_never_batched_across_lengths():
+    from serlib.features.extract import mixes_lengths
+
+    loaded = load_model("random:data2vec-audio-tiny")
+    assert not loaded.can_mask_padding
+    assert not mixes_lengths(loaded, torch.device("cuda"))
+    assert mixes_lengths(load_model("random:wav2vec2-layernorm-tiny"), torch.device("cpu"))

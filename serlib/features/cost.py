@@ -36,9 +36,12 @@ class Architecture:
     pos_groups: int = 16
     pos_layers: int = 1
     mel_bins: int = 80
-    #: True where padding changes valid frames (group-norm conv stacks, data2vec-audio): the
-    #: engine then batches only equal-length clips, in practice one clip per batch.
+    #: True where padding changes valid frames (group-norm conv stacks, data2vec-audio): on the
+    #: CPU the engine then batches only equal-length clips, in practice one clip per batch.
     equal_length_batches: bool = False
+    #: The same on a GPU, where group-norm stacks are batched with a masked first group norm:
+    #: data2vec-audio only.
+    equal_length_batches_gpu: bool = False
 
     @property
     def is_whisper(self) -> bool:
@@ -111,6 +114,7 @@ def _from_config(model: dict) -> Architecture:
         pos_groups=model.get("num_conv_pos_embedding_groups", 16),
         pos_layers=model.get("num_conv_pos_embeddings", 5) if data2vec else 1,
         equal_length_batches=data2vec or model.get("feat_extract_norm", "group") == "group",
+        equal_length_batches_gpu=data2vec,
     )
 
 
@@ -123,7 +127,8 @@ def _tiny_architecture(name: str) -> Architecture:
                         tiny["conv_stride"], tiny["conv_kernel"],
                         pos_kernel=tiny["num_conv_pos_embeddings"],
                         pos_groups=tiny["num_conv_pos_embedding_groups"],
-                        equal_length_batches="layernorm" not in name)
+                        equal_length_batches="layernorm" not in name,
+                        equal_length_batches_gpu=name.startswith("data2vec"))
 
 
 

@@ -5,10 +5,15 @@ per utterance, every hidden state pooled over its valid frames (``serlib.feature
 files). How it stays correct and fast:
 
 - Utterances are sorted by duration and grouped into batches of at most ``batch_seconds`` of
-  (padded) audio. Models whose conv encoder uses group norm (wav2vec2-base, HuBERT base,
-  WavLM base-plus: ``feat_extract_norm == "group"``) change valid frames under zero padding, so
-  their batches hold only utterances of exactly equal length; the other families get attention
-  masks. Every utterance thus gets the features it would get alone.
+  (padded) audio, with attention masks. Models whose conv encoder uses group norm
+  (wav2vec2-base, HuBERT base, WavLM base-plus: ``feat_extract_norm == "group"``) change valid
+  frames under zero padding. On a GPU they are batched anyway, with that first group norm taken
+  over each utterance's own frames (``LoadedModel.can_mask_padding``); on the CPU, where
+  batching gains nothing (two cores are compute-bound either way), and always for
+  data2vec-audio, their batches hold only utterances of exactly equal length, which keeps CPU
+  stores bit for bit what they were. Every utterance thus gets the features it would get alone.
+- On a GPU the engine prepares and launches batch k+1 before it copies batch k's results back
+  and stores them, so the host's work (audio, normalisation, store writes) overlaps the GPU's.
 - Pooling uses the valid frames only (counts from the model's own output-length formula).
 - The cache key covers the model id, its weights fingerprint, the manifest content, pooling,
   sample rate, compute dtype, (Whisper) window and :data:`EXTRACTION_CODE_VERSION` (and, with
@@ -27,6 +32,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -47,9 +53,10 @@ from serlib.features.models import (
     describe,
     load_model,
     model_fingerprint,
+    to_device,
 )
 from serlib.features.acoustic import extract_acoustic_features, is_acoustic
-from serlib.features.registry import DEVICES, DTYPES, POOLINGS
+from serlib.features.registry import DEFAULT_BATCH_SECONDS, DEVICES, DTYPES, POOLINGS
 from serlib.features.runs import (
     MIN_UTTERANCE_SECONDS,
     BatchDone,
@@ -72,9 +79,6 @@ from serlib.features.store import (
 )
 
 WHISPER_WINDOW_SECONDS = 30.0
-#: Default batch budgets in seconds of padded audio. On the CPU batching gains little; on a GPU
-#: large batches are where the speed is.
-DEFAULT_BATCH_SECONDS = {"cpu": 16.0, "cuda": 240.0}
 #: Version of the extraction code's output, part of every store's cache key: bump it when a
 #: change alters the features for the same inputs (pooling, padding, batching, resampling,
 #: layer numbering, compute dtype handling), so that no store computed by the old code is reused.
@@ -150,17 +154,35 @@ def pool_hidden_states(
     Only the first ``valid_frames[b]`` frames of utterance b count. The std is the population
     standard deviation (0 for a single frame).
     """
+    return _pool_on_device(hidden_states, valid_frames, pooling).cpu().numpy()
+
+
+def _pool_on_device(
+    hidden_states: torch.Tensor, valid_frames: list[int], pooling: str
+) -> torch.Tensor:
+    """:func:`pool_hidden_states`, left on the hidden states' device (no sync)."""
     hidden_states = hidden_states.float()
     frame_index = torch.arange(hidden_states.shape[2], device=hidden_states.device)
-    counts = torch.tensor(valid_frames, device=hidden_states.device, dtype=torch.float32)
+    counts = to_device(np.asarray(valid_frames, dtype=np.float32), hidden_states.device)
     weights = (frame_index[None, :] < counts[:, None]).float()[:, None, :, None]
     denominators = counts[:, None, None]
     means = (hidden_states * weights).sum(dim=2) / denominators
     if pooling == "mean":
-        return means.cpu().numpy()
+        return means
     centred = (hidden_states - means[:, :, None, :]) * weights
     stds = torch.sqrt((centred**2).sum(dim=2) / denominators)
-    return torch.cat([means, stds], dim=-1).cpu().numpy()
+    return torch.cat([means, stds], dim=-1)
+
+
+def mixes_lengths(loaded: LoadedModel, device: torch.device) -> bool:
+    """Whether the engine batches utterances of different lengths for this model on ``device``.
+
+    Always for models without padding effects; for group-norm conv encoders only on a GPU (see
+    the module docstring); never for data2vec-audio.
+    """
+    if not loaded.padding_changes_output:
+        return True
+    return device.type == "cuda" and loaded.can_mask_padding
 
 
 def _durations(table: pd.DataFrame) -> np.ndarray:
@@ -205,6 +227,52 @@ def _prefetched_audio(
             yield number, batches[number], waveforms
 
 
+@dataclass
+class _LaunchedBatch:
+    """A batch whose model run has been queued; its results may still be on the device."""
+
+    pooled: list[tuple[list[int], torch.Tensor]]  # (positions in the batch, pooled rows)
+    frames: dict[int, torch.Tensor]  # position -> [T, L+1, D] float16 frames (keep_frames only)
+    counts: np.ndarray
+
+    def collect(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Pooled features, frame counts and (optionally) concatenated frames, on the host."""
+        pooled_rows: dict[int, np.ndarray] = {}
+        for positions, pooled in self.pooled:
+            pooled = pooled.cpu().numpy()
+            for position_in_group, position in enumerate(positions):
+                pooled_rows[position] = pooled[position_in_group]
+        size = len(self.counts)
+        pooled = np.stack([pooled_rows[p] for p in range(size)]).astype(np.float32)
+        frames = (np.concatenate([self.frames[p].cpu().numpy() for p in range(size)])
+                  if self.frames else None)
+        return pooled, self.counts, frames
+
+
+def _launch_batch(
+    loaded: LoadedModel,
+    waveforms: list[np.ndarray],
+    pooling: str,
+    whisper_window: str,
+    keep_frames: bool,
+    mixed_lengths: bool,
+) -> _LaunchedBatch:
+    """Queue one batch's model run and pooling (in the weights' dtype; see ``use_dtype``)."""
+    groups = ([list(range(len(waveforms)))] if mixed_lengths
+              else _split_by_exact_length(waveforms))
+    launched = _LaunchedBatch([], {}, np.zeros(len(waveforms), dtype=np.int64))
+    with torch.inference_mode():
+        for group in groups:
+            hidden, valid = loaded.hidden_states([waveforms[p] for p in group], whisper_window)
+            launched.pooled.append((group, _pool_on_device(hidden, valid, pooling)))
+            for position_in_group, position in enumerate(group):
+                launched.counts[position] = valid[position_in_group]
+                if keep_frames:
+                    frames = hidden[position_in_group, :, : valid[position_in_group]]
+                    launched.frames[position] = frames.transpose(0, 1).to(torch.float16)
+    return launched
+
+
 def _run_batch(
     loaded: LoadedModel,
     waveforms: list[np.ndarray],
@@ -212,31 +280,14 @@ def _run_batch(
     dtype: str,
     whisper_window: str,
     keep_frames: bool,
+    mixed_lengths: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Pooled features, frame counts and (optionally) concatenated frames of one batch."""
-    groups = (
-        _split_by_exact_length(waveforms) if loaded.padding_changes_output
-        else [list(range(len(waveforms)))]
-    )
-    pooled_rows: dict[int, np.ndarray] = {}
-    frame_rows: dict[int, np.ndarray] = {}
-    counts = np.zeros(len(waveforms), dtype=np.int64)
     loaded.use_dtype(getattr(torch, dtype))  # weights in the compute dtype, not autocast
-    with torch.inference_mode():
-        for group in groups:
-            hidden, valid = loaded.hidden_states([waveforms[p] for p in group], whisper_window)
-            pooled = pool_hidden_states(hidden, valid, pooling)
-            for position_in_group, position in enumerate(group):
-                pooled_rows[position] = pooled[position_in_group]
-                counts[position] = valid[position_in_group]
-                if keep_frames:
-                    frames = hidden[position_in_group, :, : valid[position_in_group]]
-                    frame_rows[position] = frames.transpose(0, 1).to(torch.float16).cpu().numpy()
-    pooled = np.stack([pooled_rows[p] for p in range(len(waveforms))]).astype(np.float32)
-    frames = (
-        np.concatenate([frame_rows[p] for p in range(len(waveforms))]) if keep_frames else None
-    )
-    return pooled, counts, frames
+    if mixed_lengths is None:
+        mixed_lengths = mixes_lengths(loaded, loaded.device)
+    return _launch_batch(loaded, waveforms, pooling, whisper_window, keep_frames,
+                         mixed_lengths).collect()
 
 
 def extract_features(
@@ -298,6 +349,7 @@ def _extract_features(
     num_threads: int | None = None,
     on_batch: Callable[[BatchDone], None] | None = None,
     verify_audio: bool = False,
+    loader: Callable[[str, torch.device], LoadedModel] = load_model,
 ) -> ExtractionResult:
     """The engine behind :func:`extract_features` (called with the store folder locked).
 
@@ -312,6 +364,8 @@ def _extract_features(
     use it when the model is loaded from a local folder, so results read ``whisper-base``
     rather than a path.
     ``on_batch`` is called after each stored batch (used by tests to simulate a kill).
+    ``loader(name, device)`` loads the model when it is needed (a study passes one that keeps
+    the last model, so a model's corpora in a row load it once).
     Returns an :class:`ExtractionResult`; a finished store with the same cache key is reused.
     """
     if is_acoustic(model_name):
@@ -340,8 +394,11 @@ def _extract_features(
     name = loaded.name if loaded else model_name
     label = model_label or name
     fingerprint = loaded.fingerprint if loaded else model_fingerprint(name)
+    load_seconds = 0.0
     if fingerprint is None:  # not local yet: loading fetches it and tells the fingerprint
-        loaded = load_model(name, torch_device)
+        load_started = time.perf_counter()
+        loaded = loader(name, torch_device)
+        load_seconds = time.perf_counter() - load_started
         fingerprint = loaded.fingerprint
     key_fields = {
         "model": label,
@@ -362,21 +419,24 @@ def _extract_features(
                                                model_label)
     finished = finished_store_folder(folder, legacy_folder, key)
     if finished is not None:  # checked before loading the model
-        return ExtractionResult(finished, True, time.perf_counter() - started, 0.0, len(table), 0)
+        return ExtractionResult(finished, True, time.perf_counter() - started, 0.0, len(table), 0,
+                                load_seconds)
     if loaded is None:
-        loaded = load_model(name, torch_device)
-    else:
-        loaded.model.to(torch_device)
+        load_started = time.perf_counter()
+        loaded = loader(name, torch_device)
+        load_seconds = time.perf_counter() - load_started
+    loaded.model.to(torch_device)
     is_whisper = loaded.family == WHISPER_FAMILY
     budget = batch_seconds or DEFAULT_BATCH_SECONDS[torch_device.type]
     batches = plan_batches(
         _durations(table), budget,
         cost_seconds=WHISPER_WINDOW_SECONDS if is_whisper and whisper_window == "full" else None,
-        equal_lengths_only=loaded.padding_changes_output,
+        equal_lengths_only=not mixes_lengths(loaded, torch_device),
     )
     run = resume_store(folder, key, batches, keep_frames)
     if run is None:
-        return ExtractionResult(folder, True, time.perf_counter() - started, 0.0, len(table), 0)
+        return ExtractionResult(folder, True, time.perf_counter() - started, 0.0, len(table), 0,
+                                load_seconds)
 
     audio_seconds = 0.0
     num_computed = 0
@@ -385,19 +445,46 @@ def _extract_features(
         total=run.pending_rows(), unit="utt", disable=not progress,
         desc=f"{label} on {corpus}", dynamic_ncols=True,
     )
+    mixed_lengths = mixes_lengths(loaded, torch_device)
+    loaded.use_dtype(getattr(torch, compute_dtype))  # weights in the compute dtype, not autocast
+
+    stages = dict.fromkeys(("audio", "launch", "collect", "store", "finish"), 0.0)
+
+    def timed(stage: str, since: float) -> float:
+        now = time.perf_counter()
+        stages[stage] += now - since
+        return now
+
+    def store(number: int, rows: np.ndarray, waveforms: list[np.ndarray],
+              launched: _LaunchedBatch) -> None:
+        nonlocal audio_seconds, num_computed
+        since = time.perf_counter()
+        pooled, counts, frames = launched.collect()
+        since = timed("collect", since)
+        run.save(Chunk(number, rows, pooled, counts), frames)
+        timed("store", since)
+        num_computed += len(rows)
+        audio_seconds += sum(len(waveform) for waveform in waveforms) / SAMPLE_RATE
+        elapsed = time.perf_counter() - compute_started
+        bar.update(len(rows))
+        bar.set_postfix_str(f"{audio_seconds / max(elapsed, 1e-9):.1f} audio-s/s")
+        if on_batch is not None:
+            on_batch(BatchDone(number, table["utterance_id"].iloc[rows].tolist(), num_computed))
+
     with bar:
+        previous = None  # batch k, stored once batch k+1 has been queued
+        since = time.perf_counter()
         for number, rows, waveforms in _prefetched_audio(table["path"], batches, run.pending):
-            pooled, counts, frames = _run_batch(
-                loaded, waveforms, pooling, compute_dtype, whisper_window, keep_frames
-            )
-            run.save(Chunk(number, rows, pooled, counts), frames)
-            num_computed += len(rows)
-            audio_seconds += sum(len(waveform) for waveform in waveforms) / SAMPLE_RATE
-            elapsed = time.perf_counter() - compute_started
-            bar.update(len(rows))
-            bar.set_postfix_str(f"{audio_seconds / max(elapsed, 1e-9):.1f} audio-s/s")
-            if on_batch is not None:
-                on_batch(BatchDone(number, table["utterance_id"].iloc[rows].tolist(), num_computed))
+            since = timed("audio", since)
+            launched = _launch_batch(loaded, waveforms, pooling, whisper_window, keep_frames,
+                                     mixed_lengths)
+            timed("launch", since)
+            if previous is not None:
+                store(*previous)
+            previous = (number, rows, waveforms, launched)
+            since = time.perf_counter()
+        if previous is not None:
+            store(*previous)
 
     pooled_dim = loaded.width * (2 if pooling == "mean+std" else 1)
     index = {
@@ -414,15 +501,16 @@ def _extract_features(
         "device": torch_device.type,
         "serlib_version": __version__,
     }
+    since = time.perf_counter()
     run.finish(
         table["utterance_id"].tolist(),
         (len(table), loaded.num_hidden_states, pooled_dim),
         (loaded.num_hidden_states, loaded.width) if keep_frames else None,
         index,
     )
-    return ExtractionResult(
-        folder, False, time.perf_counter() - started, audio_seconds, len(table), num_computed
-    )
+    timed("finish", since)
+    return ExtractionResult(folder, False, time.perf_counter() - started, audio_seconds,
+                            len(table), num_computed, load_seconds, stages)
 
 
 __all__ = [
@@ -430,6 +518,7 @@ __all__ = [
     "ExtractionResult",
     "cpu_has_native_bfloat16",
     "extract_features",
+    "mixes_lengths",
     "plan_batches",
     "pool_hidden_states",
     "read_manifest",

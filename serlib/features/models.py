@@ -25,6 +25,7 @@ import hashlib
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -93,6 +94,22 @@ class LoadedModel:
         group_norm = getattr(self.config, "feat_extract_norm", "layer") == "group"
         return group_norm or self.family in PADDING_SENSITIVE_FAMILIES
 
+    @property
+    def can_mask_padding(self) -> bool:
+        """True when a batch of unequal lengths can still give every utterance its own features.
+
+        Holds for models without padding effects, and for the group-norm conv encoders: their
+        only padding effect is the first conv layer's group norm (one group per channel), which
+        :class:`_masked_first_group_norm` recomputes over each utterance's own frames; the rest
+        of the conv stack never looks past an utterance's valid frames, and the attention mask
+        zeroes padded frames before the positional convolution and masks them in attention.
+        Not data2vec-audio (its positional convolutions run past the zeroed frames).
+        """
+        if not self.padding_changes_output:
+            return True
+        return (self.family not in PADDING_SENSITIVE_FAMILIES
+                and _first_group_norm(self.model) is not None)
+
     def num_frames(self, num_samples: int) -> int:
         """Number of valid output frames for an utterance of ``num_samples`` samples."""
         if self.family == WHISPER_FAMILY:
@@ -126,18 +143,25 @@ class LoadedModel:
             for waveform in waveforms
         ]
         lengths = [len(values) for values in prepared]
-        device = self.device
-        input_values = torch.zeros(len(prepared), max(lengths), device=device, dtype=self.dtype)
-        attention_mask = torch.zeros(len(prepared), max(lengths), dtype=torch.long, device=device)
+        padded = np.zeros((len(prepared), max(lengths)), dtype=np.float32)
+        attention_mask = np.zeros((len(prepared), max(lengths)), dtype=np.int64)
         for row, values in enumerate(prepared):
-            input_values[row, : len(values)] = torch.from_numpy(values)
+            padded[row, : len(values)] = values
             attention_mask[row, : len(values)] = 1
-        if self.padding_changes_output:
-            if len(set(lengths)) > 1:
-                raise ValueError("group-norm models must be run on equal-length batches")
+        input_values = to_device(padded, self.device).to(self.dtype)
+        if not self.padding_changes_output:
+            self.model(input_values, attention_mask=to_device(attention_mask, self.device))
+        elif len(set(lengths)) == 1:
             self.model(input_values)
+        elif self.can_mask_padding:
+            first_conv_frames = [_first_conv_frames(self.config, length) for length in lengths]
+            with _masked_first_group_norm(self.model, to_device(first_conv_frames, self.device)), \
+                    warnings.catch_warnings():
+                # WavLM's attention hands torch a float bias and a bool padding mask: harmless
+                warnings.filterwarnings("ignore", "Support for mismatched key_padding_mask")
+                self.model(input_values, attention_mask=to_device(attention_mask, self.device))
         else:
-            self.model(input_values, attention_mask=attention_mask)
+            raise ValueError(f"{self.family} models must be run on equal-length batches")
 
     def _run_whisper(
         self, waveforms: Sequence[np.ndarray], valid_frames: list[int], window: str
@@ -146,8 +170,9 @@ class LoadedModel:
             raise SerlibError(f"unknown Whisper window {window!r}; use one of {WHISPER_WINDOWS}")
         with torch.autocast(self.device.type, enabled=False):  # log-mel in float32
             mel = self.feature_extractor(
-                list(waveforms), sampling_rate=SAMPLE_RATE, return_tensors="pt"
-            )["input_features"].to(self.device, self.dtype)
+                list(waveforms), sampling_rate=SAMPLE_RATE, return_tensors="np"
+            )["input_features"]
+        mel = to_device(mel, self.device).to(self.dtype)
         if window == "full":
             self.model(mel)
         else:
@@ -204,12 +229,85 @@ def _whisper_encoder_over_audio(
     embeddings = torch.nn.functional.gelu(encoder.conv2(embeddings)).permute(0, 2, 1)
     hidden = embeddings[:, :num_frames] + encoder.embed_positions.weight[:num_frames]
     frame_index = torch.arange(num_frames, device=mel.device)
-    is_padding = frame_index[None, :] >= torch.tensor(valid_frames, device=mel.device)[:, None]
+    is_padding = frame_index[None, :] >= to_device(valid_frames, mel.device)[:, None]
     additive_mask = torch.zeros(len(valid_frames), 1, 1, num_frames, device=mel.device)
     additive_mask = additive_mask.masked_fill(is_padding[:, None, None, :], float("-inf"))
     for block in encoder.layers:
         hidden = block(hidden, additive_mask.to(hidden.dtype))
         hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+
+
+def to_device(values, device: torch.device) -> torch.Tensor:
+    """A host array or list on ``device``; to a GPU through pinned memory, without a sync.
+
+    A plain ``tensor.to("cuda")`` from pageable memory waits for all queued GPU work, which
+    would stop the engine from preparing batch k+1 while the GPU still runs batch k.
+    """
+    tensor = torch.as_tensor(np.asarray(values))
+    if device.type != "cuda":
+        return tensor
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+def _first_group_norm(model: torch.nn.Module) -> torch.nn.GroupNorm | None:
+    """The group norm of a conv encoder's first layer (wav2vec2-base style), or None."""
+    conv_layers = getattr(getattr(model, "feature_extractor", None), "conv_layers", None)
+    if not conv_layers:
+        return None
+    norm = getattr(conv_layers[0], "layer_norm", None)
+    channels = getattr(getattr(conv_layers[0], "conv", None), "out_channels", None)
+    if isinstance(norm, torch.nn.GroupNorm) and norm.num_groups == norm.num_channels == channels:
+        return norm
+    return None
+
+
+def _first_conv_frames(config: transformers.PretrainedConfig, num_samples: int) -> int:
+    """Output frames of the first conv layer for ``num_samples`` input samples (no padding)."""
+    return (num_samples - config.conv_kernel[0]) // config.conv_stride[0] + 1
+
+
+def masked_instance_norm(values: torch.Tensor, valid_frames: torch.Tensor,
+                         weight: torch.Tensor | None, bias: torch.Tensor | None,
+                         eps: float) -> torch.Tensor:
+    """Group norm with one group per channel of ``[B, C, T]`` over each row's first frames.
+
+    Statistics (population variance, in float32) come from frames ``< valid_frames[b]`` only,
+    so they equal those of the utterance run alone; frames past the end come out as zeros.
+    """
+    frame_index = torch.arange(values.shape[-1], device=values.device)
+    mask = (frame_index[None, :] < valid_frames[:, None]).to(torch.float32)[:, None, :]
+    counts = valid_frames.to(torch.float32)[:, None, None]
+    data = values.float()
+    means = (data * mask).sum(dim=-1, keepdim=True) / counts
+    centred = (data - means) * mask
+    variances = (centred * centred).sum(dim=-1, keepdim=True) / counts
+    normalised = centred * torch.rsqrt(variances + eps)
+    if weight is not None:
+        normalised = normalised * weight.float()[None, :, None] + bias.float()[None, :, None]
+    return (normalised * mask).to(values.dtype)
+
+
+class _masked_first_group_norm:
+    """Context manager: the first conv layer's group norm taken over each utterance's own frames.
+
+    A forward hook replaces the layer's output by :func:`masked_instance_norm` of its input,
+    given each utterance's valid frame count after the first convolution.
+    """
+
+    def __init__(self, model: torch.nn.Module, valid_frames: torch.Tensor):
+        self.norm = _first_group_norm(model)
+        self.valid_frames = valid_frames
+        self.handle = None
+
+    def __enter__(self) -> None:
+        def masked(module, args, output):
+            return masked_instance_norm(args[0], self.valid_frames, module.weight, module.bias,
+                                        module.eps)
+
+        self.handle = self.norm.register_forward_hook(masked)
+
+    def __exit__(self, *exc_info) -> None:
+        self.handle.remove()
 
 
 class _capture_block_states:

@@ -106,6 +106,9 @@ def resolve_model_id(name: str) -> str:
 
 #: Options of the extraction engine (:func:`serlib.features.extract.extract_features`).
 POOLINGS = ("mean", "mean+std")
+#: Default batch budgets in seconds of padded audio. On the CPU batching gains little; on a GPU
+#: large batches are where the speed is (docs/performance.md has the measured trade-offs).
+DEFAULT_BATCH_SECONDS = {"cpu": 16.0, "cuda": 240.0}
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -8,7 +8,7 @@ are what a run reports. Resuming an unfinished store is :func:`serlib.features.s
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +25,9 @@ class ExtractionResult:
     """What one :func:`extract_features` call did.
 
     ``audio_seconds`` and ``num_computed`` count only the utterances computed in this call
-    (0 on a cache hit); ``throughput`` is audio seconds computed per wall-clock second.
+    (0 on a cache hit). ``seconds`` is the call's wall-clock time, of which ``load_seconds``
+    went to loading the model; ``throughput`` is audio seconds computed per wall-clock second
+    of the rest (audio decoding, the model, pooling and store writes).
     """
 
     folder: Path
@@ -34,10 +36,16 @@ class ExtractionResult:
     audio_seconds: float
     num_utterances: int
     num_computed: int
+    load_seconds: float = 0.0
+    #: where the computing time went: ``audio`` (waiting for decoded audio), ``launch``
+    #: (preparing inputs and queueing the model), ``collect`` (waiting for results on the
+    #: host), ``store`` (chunk writes), ``finish`` (assembling the store); the model engine only
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def throughput(self) -> float:
-        return self.audio_seconds / self.seconds if self.seconds > 0 else 0.0
+        working = self.seconds - self.load_seconds
+        return self.audio_seconds / working if working > 0 else 0.0
 
     def summary(self) -> str:
         if self.cache_hit:
@@ -45,7 +53,7 @@ class ExtractionResult:
         return (
             f"{self.folder}: {self.num_computed}/{self.num_utterances} utterances computed, "
             f"{self.audio_seconds:.1f} s of audio in {self.seconds:.1f} s "
-            f"({self.throughput:.1f} audio-s/s)"
+            f"({self.throughput:.1f} audio-s/s; model load {self.load_seconds:.1f} s)"
         )
 
 
