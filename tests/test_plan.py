@@ -12,7 +12,7 @@ from serlib.cli.main import main as serlib_main
 from serlib.features.extract import extract_features
 from serlib.features.models import load_model
 from serlib.study.config import load_config
-from serlib.study.plan import plan_study
+from serlib.study.plan import corpus_size, plan_study
 
 
 def _clips(folder, durations, seed):
@@ -65,3 +65,58 @@ def test_plan_command_prints_every_model_of_the_paper_profile(capsys):
     for model in ("wav2vec2-base", "xlsr-53", "hubert-large-ft", "xlsr-53-random-init"):
         assert f"  {model} " in out
     assert "total" in out and "GMAC/s" in out
+
+
+def test_a_models_corpora_load_it_once_and_notebook_02_compares_plan_and_runs(tmp_path,
+                                                                             monkeypatch):
+    from serlib import study
+    from serlib.features import models
+    from serlib.study.prepare import PreparedCorpus
+
+    manifest_dir = tmp_path / "work" / "manifests"
+    manifest_dir.mkdir(parents=True)
+    prepared = []
+    for number, corpus in enumerate(("first", "second")):
+        manifest = _clips(tmp_path / "audio" / corpus, [1.0, 1.5], number)
+        manifest.to_csv(manifest_dir / f"{corpus}.csv", index=False)
+        prepared.append(PreparedCorpus(corpus, "de", manifest_dir / f"{corpus}.csv", {}))
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text(yaml.safe_dump({
+        "profile": "tiny", "work_dir": str(tmp_path / "work"),
+        "results_dir": str(tmp_path / "results"),
+        "corpora": [{"id": corpus, "name": "emodb", "root": str(tmp_path / "audio" / corpus)}
+                    for corpus in ("first", "second")],
+        "models": ["random:wav2vec2-tiny"], "extraction": {"dtype": "float32"},
+    }))
+    config = load_config(profile)
+    loads = []
+    real_load = models.load_model
+    monkeypatch.setattr(models, "load_model", lambda *args: loads.append(args) or real_load(*args))
+    runs = study.extract_all(config, prepared, progress=False)
+    assert len(loads) == 1 and study.extraction.LAST_MODEL.loaded is None  # let go at the end
+    assert runs["computed"].tolist() == [2, 2] and (runs["device"] == "cpu").all()
+    assert runs.loc[0, "load_s"] > 0 and runs.loc[1, "load_s"] < runs.loc[0, "load_s"]
+    comparison = study.planned_vs_measured(config, runs)
+    assert comparison["corpus"].tolist() == ["first", "second"]
+    assert (comparison["planned_disk_mb"] == comparison["written_disk_mb"]).all()
+    assert (comparison["planned_s"] > 0).all() and (comparison["measured_s"] > 0).all()
+    again = study.extract_all(config, prepared, progress=False)
+    assert again["cache_hit"].all() and len(loads) == 1  # cached stores load nothing
+    assert study.planned_vs_measured(config, again).empty
+
+
+def test_the_readme_quotes_the_paper_plan_as_it_is(capsys):
+    """The README's paragraph on running the paper profile gives the plan's own totals."""
+    from pathlib import Path
+
+    assert serlib_main(["plan", "paper"]) == 0
+    total = next(line for line in capsys.readouterr().out.splitlines()
+                 if line.strip().startswith("total")).split()
+    cpu, cuda, pooled, frames = " ".join(total[1:3]), " ".join(total[3:5]), " ".join(
+        total[5:7]), " ".join(total[7:9])
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    paper = load_config("paper")
+    hours = sum(corpus_size(paper, corpus.corpus_id).total_seconds for corpus in paper.corpora) / 3600
+    assert f"({hours:.2f} h of audio)" in readme
+    assert f"plans {cuda} of extraction on an H100, most of it writing {frames} of float16" in readme
+    assert f"against {cpu} on 2 CPU cores; {pooled} of pooled features" in readme

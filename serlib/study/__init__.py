@@ -28,6 +28,7 @@ from serlib.study.analyses import layer_selection, layered_models, learning_curv
 from serlib.study.config import CorpusSpec, ModelSpec, StudyConfig, load_config, load_study
 from serlib.study.extraction import extract_all, extract_one, feature_folder, finished_index
 from serlib.study.checks import model_location, preflight
+from serlib.study.plan import planned_vs_measured
 from serlib.study.prepare import (SYNTHETIC, PreparedCorpus, all_manifests, corpus_summary, label_counts,
                                   prepare_corpora, prepare_corpus)
 from serlib.study.probe_runs import (PROBE_SETTINGS, majority_levels, probe_all, probe_applies, probe_label,
@@ -47,7 +48,7 @@ __all__ = [
     "all_manifests", "cached_tables", "corpus_summary", "extract_all", "extract_one",
     "feature_folder", "finished_index", "label_counts", "layer_selection", "layered_models",
     "learning_curves", "load_config", "load_study", "majority_levels", "model_location",
-    "preflight", "prepare_corpora", "prepare_corpus", "probe_all", "probe_applies", "probe_label",
+    "planned_vs_measured", "preflight", "prepare_corpora", "prepare_corpus", "probe_all", "probe_applies", "probe_label",
     "probe_run", "probe_settings", "protocol_gap", "read_probe_table", "split_name", "table_path",
     "transfer", "transfer_study", "with_protocol",
 ]

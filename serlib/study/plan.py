@@ -6,7 +6,8 @@ For every model x corpus of a profile it estimates, without loading a model or r
   architecture: conv stack, transformer blocks, attention over each utterance, positional
   convolution; Whisper's full window costs 30 s of audio per clip whatever its length) divided
   by the rate the engine reached in ``benchmarks/extract_throughput.py`` on that device
-  (``measured_throughput.json`` beside this module: date, machine and figures);
+  (``measured_throughput.json`` beside this module: date, machine and figures), plus, where
+  frames are kept and the device's frame-store write rate was measured, the time to write them;
 - **disk**: pooled store ``N x (L+1) x D x 4`` bytes (x2 for mean+std), frame store (float16)
   ``frames/s x seconds x (L+1) x D x 2`` bytes when the profile keeps frames;
 - **peak memory per batch**: weights + the batch's captured hidden states + one layer's
@@ -30,12 +31,11 @@ from pathlib import Path
 import pandas as pd
 
 from serlib.features.cost import WHISPER_WINDOW_SECONDS, Architecture, architecture_of
-from serlib.features.registry import SAMPLE_RATE
+from serlib.features.registry import DEFAULT_BATCH_SECONDS, SAMPLE_RATE
 from serlib.study.config import StudyConfig
+from serlib.study.extraction import feature_folder
 
 MEASUREMENTS_FILE = "measured_throughput.json"
-#: The engine's default batch budgets (seconds of padded audio), as in serlib.features.extract.
-BATCH_SECONDS = {"cpu": 16.0, "cuda": 240.0}
 #: A profile whose fresh extraction is planned to take longer than this prints its plan in run_all.
 LONG_RUN_SECONDS = 600.0
 
@@ -101,10 +101,11 @@ def load_measurements(path: str | Path | None = None) -> dict:
 
 
 def extraction_seconds(architecture: Architecture, durations: list[float] | float,
-                       utterances: int, measured: dict, whisper_window: str = "full") -> float:
+                       utterances: int, measured: dict, whisper_window: str = "full",
+                       device: str = "cpu") -> float:
     """Expected engine time for ``utterances`` clips (one duration, or each one's duration).
 
-    ``measured``: one device's entry of ``measured_throughput.json`` (``effective_gmacs_per_s``
+    ``measured``: ``device``'s entry of ``measured_throughput.json`` (``effective_gmacs_per_s``
     and the per-clip overhead of one-clip batches, which matters on a GPU).
     """
     if isinstance(durations, (int, float)):
@@ -112,13 +113,22 @@ def extraction_seconds(architecture: Architecture, durations: list[float] | floa
     compute = sum(architecture.macs(seconds, whisper_window) for seconds in durations) / (
         measured["effective_gmacs_per_s"] * 1e9)
     overhead = measured.get("unbatched_clip_overhead_s", 0.0) * len(durations)
-    return compute + (overhead if architecture.equal_length_batches else 0.0)
+    one_clip_batches = (architecture.equal_length_batches_gpu if device == "cuda"
+                        else architecture.equal_length_batches)
+    return compute + (overhead if one_clip_batches else 0.0)
+
+
+def frames_write_seconds(frames_bytes: float, measured: dict) -> float:
+    """Time to write a frame store of ``frames_bytes`` (chunks, then the assembled store) at the
+    device entry's measured ``frames_write_mb_per_s``; 0 where that was not measured."""
+    rate = measured.get("frames_write_mb_per_s")
+    return frames_bytes / 1e6 / rate if rate else 0.0
 
 
 def peak_batch_bytes(architecture: Architecture, longest_seconds: float, device: str,
                      compute_bytes: int) -> int:
     """Peak memory of one batch: weights, captured hidden states, attention scores, first conv."""
-    budget = BATCH_SECONDS[device]
+    budget = DEFAULT_BATCH_SECONDS[device]
     per_item = WHISPER_WINDOW_SECONDS if architecture.is_whisper else longest_seconds
     batch = max(1, int(budget // max(per_item, 1e-9)))
     frames = per_item * architecture.frame_rate
@@ -151,12 +161,13 @@ def plan_study(config: StudyConfig, measurements: dict | None = None) -> pd.Data
                 rows.append(row)
                 continue
             layers, width = architecture.hidden_states, architecture.width
-            for device, measured in measurements["extraction"].items():
-                row[f"extract_{device}_s"] = extraction_seconds(
-                    architecture, size.mean_seconds, size.utterances, measured, window)
             row["pooled_bytes"] = size.utterances * layers * width * 4 * pooled_factor
             frames = size.total_seconds * architecture.frame_rate
             row["frames_bytes"] = int(frames * layers * width * 2) if keep_frames else 0
+            for device, measured in measurements["extraction"].items():
+                row[f"extract_{device}_s"] = extraction_seconds(
+                    architecture, size.mean_seconds, size.utterances, measured, window, device
+                ) + frames_write_seconds(row["frames_bytes"], measured)
             row["peak_batch_cpu_bytes"] = peak_batch_bytes(architecture, size.max_seconds, "cpu", 4)
             row["peak_batch_cuda_bytes"] = peak_batch_bytes(architecture, size.max_seconds, "cuda", 2)
             scale = (size.utterances / probe["utterances"]) * (layers / probe["hidden_states"]) * (
@@ -212,11 +223,16 @@ def format_plan(config: StudyConfig, plan: pd.DataFrame, measurements: dict | No
         f" {'':>15s} {'':>9s} {_human_seconds(grand.get('probe_linear_cpu_s', float('nan'))):>11s}")
     lines.append("  corpus sizes: " + "; ".join(
         f"{corpus}: {source}" for corpus, source in plan.groupby("corpus", sort=False)["sizes_from"].first().items()))
+    keeps_frames = bool(config.extraction.get("keep_frames", False))
     for device, measured in measurements["extraction"].items():
+        frames = (f"; frame stores written at {measured['frames_write_mb_per_s']:.0f} MB/s, "
+                  "as measured there (a faster disk writes them sooner)"
+                  if keeps_frames and measured.get("frames_write_mb_per_s") else "")
         lines.append(f"  {device} rate: {measured['effective_gmacs_per_s']:.0f} GMAC/s "
-                     f"({measured['dtype']}, {measured['machine']}, {measured['date']})")
+                     f"({measured['dtype']}, {measured['machine']}, {measured['date']}){frames}")
     probe = measurements["probe"]
-    lines.append(f"  probes: linear grid only, scaled from {probe['linear_grid_seconds']:.0f} s for "
+    lines.append(f"  probes: one training of the linear grid per model x corpus (x the folds of "
+                 f"each protocol), scaled from {probe['linear_grid_seconds']:.1f} s for "
                  f"{probe['utterances']} x {probe['hidden_states']} x {probe['width']}, "
                  f"{probe['seeds']} seeds, {probe['epochs']} epochs ({probe['machine']}, {probe['date']})")
     return "\n".join(lines)
@@ -238,16 +254,60 @@ def long_run_plan(config: StudyConfig) -> str:
     return format_plan(config, plan, measurements) + "\n"
 
 
+def planned_vs_measured(config: StudyConfig, runs: pd.DataFrame) -> pd.DataFrame:
+    """The plan beside notebook 02's runs: one row per model x corpus computed in this run.
+
+    ``runs`` is :func:`serlib.study.extraction.extract_all`'s table (``device``, ``seconds``,
+    ``load_s``, ``computed``, ``peak_rss_gb``, and ``peak_gpu_gb`` on a GPU). Planned time is
+    the plan's for the run's device, scaled to the utterances computed (a resumed run computes
+    only the rest); measured time leaves out the model's load, as the plan does. Disk: the
+    store files as written (pooled, and frames where kept). Memory: the plan's model + one
+    batch against the process's peak resident memory (CPU) or the GPU's peak allocation.
+    Cache hits have nothing measured and are left out.
+    """
+    plan = plan_study(config).set_index(["model", "corpus"])
+    models = {spec.model_id: spec for spec in config.models}
+    rows = []
+    for run in runs[runs["computed"] > 0].itertuples(index=False):
+        if (run.model, run.corpus) not in plan.index:
+            continue
+        planned = plan.loc[(run.model, run.corpus)]
+        device = "cuda" if getattr(run, "device", "cpu") == "cuda" else "cpu"
+        if pd.isna(planned.get(f"extract_{device}_s")):
+            continue  # acoustic sets and unknown architectures are not planned
+        share = run.computed / max(run.utterances, 1)
+        planned_s = float(planned[f"extract_{device}_s"]) * share
+        measured_s = float(run.seconds) - float(getattr(run, "load_s", 0.0))
+        folder = feature_folder(config, models[run.model], run.corpus)
+        written = sum(path.stat().st_size for name in ("pooled.npy", "frames.npy")
+                      if (path := folder / name).exists())
+        measured_memory = (getattr(run, "peak_gpu_gb", float("nan")) if device == "cuda"
+                           else getattr(run, "peak_rss_gb", float("nan")))
+        rows.append({
+            "model": run.model, "corpus": run.corpus, "device": device,
+            "utterances": run.computed,
+            "planned_s": float(f"{planned_s:.3g}"), "measured_s": float(f"{measured_s:.3g}"),
+            "measured_over_planned": round(measured_s / planned_s, 2) if planned_s else float("nan"),
+            "planned_disk_mb": round((planned["pooled_bytes"] + planned["frames_bytes"]) / 1e6, 1),
+            "written_disk_mb": round(written / 1e6, 1),
+            "planned_batch_memory_gb": round(planned[f"peak_batch_{device}_bytes"] / 2**30, 2),
+            "measured_peak_memory_gb": measured_memory,
+        })
+    return pd.DataFrame(rows)
+
+
 __all__ = [
     "CorpusSize",
     "TYPICAL_CORPORA",
     "corpus_size",
     "extraction_seconds",
     "format_plan",
+    "frames_write_seconds",
     "load_measurements",
     "peak_batch_bytes",
     "long_run_plan",
     "plan_study",
+    "planned_vs_measured",
 ]
 
 
