@@ -45,6 +45,7 @@ SAMPLE_RATE = 16000
 def make_clips(folder: Path, count: int, seed: int = 0) -> pd.DataFrame:
     """``count`` wav clips of 2-6 s (random durations) and their manifest."""
     rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
     emodb = sorted((SHARED_DIR / "data" / "emodb-2s" / "wav").glob("*.wav"))
     speech = np.concatenate([load_audio(path) for path in emodb[: 4 * count]]) if emodb else None
     rows, start = [], 0
