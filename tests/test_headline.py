@@ -53,6 +53,22 @@ def test_paired_comparison_tells_a_real_difference_from_noise():
     assert null["difference"] == pytest.approx(0.0) and null["p_value"] > 0.5
 
 
+def test_perfect_systems_give_an_undefined_reduction_interval_without_a_warning(recwarn):
+    """Tiny test sets (the rehearsal's 5 utterances): no errors leaves the reduction undefined."""
+    from serlib.report.findings import interval
+
+    perfect = pd.DataFrame(prediction_rows("a", 1, np.ones(5, bool), speakers=4, seeds=(0,)))
+    also_perfect = pd.DataFrame(prediction_rows("b", 1, np.ones(5, bool), speakers=4, seeds=(0,)))
+    both = uncertainty.paired_comparison(perfect, also_perfect)
+    assert np.isnan(both["reduction_ci_low"]) and np.isnan(both["reduction_ci_high"])
+    assert both["difference_ci_low"] == both["difference_ci_high"] == 0.0
+    assert interval(both["reduction_ci_low"], both["reduction_ci_high"]).startswith("[undefined")
+    one_error = pd.DataFrame(prediction_rows("c", 1, np.arange(5) > 0, speakers=4, seeds=(0,)))
+    worse = uncertainty.paired_comparison(one_error, perfect)  # A errs where B never does
+    assert worse["reduction_ci_low"] == -np.inf and np.isnan(worse["relative_error_reduction"])
+    assert not [warning for warning in recwarn if issubclass(warning.category, RuntimeWarning)]
+
+
 def test_holm_adjustment():
     np.testing.assert_allclose(uncertainty.holm([0.01, 0.04, 0.03, 0.5]), [0.04, 0.09, 0.09, 0.5])
 

@@ -26,6 +26,8 @@ def percent(value: float) -> str:
 
 
 def interval(low: float, high: float, as_percent: bool = False) -> str:
+    if pd.isna(low) or pd.isna(high):
+        return "[undefined: no errors to compare in any resample]"
     if as_percent:
         return f"[{100 * low:+.1f}%, {100 * high:+.1f}%]"
     return f"[{low:.3f}, {high:.3f}]"

@@ -98,8 +98,20 @@ def _bootstrap_accuracies(outcome: Outcomes, weights: tuple[np.ndarray, np.ndarr
 
 
 def _interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The central ``confidence`` interval of bootstrap draws.
+
+    Draws that are NaN (a relative error reduction 0/0: neither system erred in that draw) are
+    left out; when every draw is NaN the interval is undefined and comes back as NaN (no
+    warning). Infinite draws (B made no error but A did) make the interval's end infinite:
+    the quantiles are then taken without interpolation, which would compute inf - inf.
+    """
     tail = (1 - confidence) / 2
-    low, high = np.nanquantile(values, [tail, 1 - tail])
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    method = "linear" if np.isfinite(values).all() else "inverted_cdf"
+    low, high = np.quantile(values, [tail, 1 - tail], method=method)
     return float(low), float(high)
 
 
