@@ -18,9 +18,6 @@ record is reused, and a non-empty root without one is refused rather than replac
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +26,9 @@ import numpy as np
 import soundfile
 
 from serlib.common.errors import SerlibError
+from serlib.common.generated import generate_folder, read_record, refuse_foreign_folder
 from serlib.common.locks import folder_lock
+from serlib.data.corpora.registry import get_corpus
 
 GENERATOR_VERSION = 1
 RECORD_NAME = "REHEARSAL.json"
@@ -53,50 +52,59 @@ class Clip:
     take: int  # 0..TAKES-1
 
 
+def emotion_code(corpus: str, emotion: str) -> str:
+    """``corpus``'s own code for ``emotion``: the first code its reader maps to that label."""
+    codes = get_corpus(corpus).label_codes
+    return next(code for code, label in codes.items() if label == emotion)
+
+
 def _emodb(speaker: int, emotion: str, take: int) -> str:
-    code = {"anger": "W", "happiness": "F", "sadness": "T"}[emotion]
+    code = emotion_code("emodb", emotion)
     return f"wav/{('03', '08', '09', '10')[speaker]}a0{take + 1}{code}a.wav"
 
 
 def _shemo(speaker: int, emotion: str, take: int) -> str:
-    code = {"anger": "A", "happiness": "H", "sadness": "S"}[emotion]
+    code = emotion_code("shemo", emotion)
     gender = ("F", "F", "M", "M")[speaker]
     folder = {"F": "female", "M": "male"}[gender]
     return f"{folder}/{gender}{speaker % 2 + 1:02d}{code}{take + 1:02d}.wav"
 
 
 def _aesdd(speaker: int, emotion: str, take: int) -> str:
-    return f"{emotion}/{emotion[0]}{take + 1:02d} ({speaker + 1}).wav"
+    return f"{emotion}/{emotion_code('aesdd', emotion)}{take + 1:02d} ({speaker + 1}).wav"
 
 
 def _emovo(speaker: int, emotion: str, take: int) -> str:
-    code = {"anger": "rab", "happiness": "gio", "sadness": "tri"}[emotion]
+    code = emotion_code("emovo", emotion)
     actor = ("f1", "f2", "m1", "m2")[speaker]
     return f"{actor}/{code}-{actor}-b{take + 1}.wav"
 
 
 def _cafe(speaker: int, emotion: str, take: int) -> str:
-    folder, code = {"anger": ("Colère", "C"), "happiness": ("Joie", "J"),
-                    "sadness": ("Tristesse", "T")}[emotion]
+    code = emotion_code("cafe", emotion)
+    folder = {"C": "Colère", "J": "Joie", "T": "Tristesse"}[code]  # the published folder names
     intensity = ("Faible", "Fort")[take]
     return f"{folder}/{intensity}/{speaker + 1:02d}-{code}-{take + 1}-1.wav"
 
 
 def _ravdess(speaker: int, emotion: str, take: int) -> str:
-    code = {"anger": "05", "happiness": "03", "sadness": "04"}[emotion]
+    code = emotion_code("ravdess", emotion)
     actor = f"{speaker + 1:02d}"
     return f"Actor_{actor}/03-01-{code}-{take + 1:02d}-01-01-{actor}.wav"
 
 
-def _iemocap_id(speaker: int, emotion: str, take: int) -> str:
-    session, gender = speaker // 2 + 1, ("F", "M")[speaker % 2]
-    number = EMOTIONS.index(emotion) * TAKES + take
-    return f"Ses0{session}F_impro01_{gender}{number:03d}"
+def _iemocap_session(speaker: int) -> int:
+    return speaker // 2 + 1  # two speakers (F, M) per session, as in IEMOCAP
+
+
+def _iemocap_dialog(speaker: int) -> str:
+    return f"Ses0{_iemocap_session(speaker)}F_impro01"
 
 
 def _iemocap(speaker: int, emotion: str, take: int) -> str:
-    utterance = _iemocap_id(speaker, emotion, take)
-    return f"Session{speaker // 2 + 1}/sentences/wav/{utterance.rsplit('_', 1)[0]}/{utterance}.wav"
+    number = EMOTIONS.index(emotion) * TAKES + take
+    utterance = f"{_iemocap_dialog(speaker)}_{('F', 'M')[speaker % 2]}{number:03d}"
+    return f"Session{_iemocap_session(speaker)}/sentences/wav/{_iemocap_dialog(speaker)}/{utterance}.wav"
 
 
 #: corpus -> (file path of a clip, sample rate of the published corpus)
@@ -149,22 +157,11 @@ def write_layout_corpus(corpus: str, root: str | Path) -> Path:
               "corpus": corpus, "clips": len(clips),
               "note": "generated rehearsal audio in the corpus's published layout; not speech"}
     with folder_lock(root, what=f"generating the {corpus} rehearsal tree"):
-        if _read_record(root) == record:
+        if read_record(root, RECORD_NAME) == record:
             return root
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
-            raise SerlibError(f"{root} is not empty and holds no {RECORD_NAME} of a generated "
-                              f"{corpus} tree; refusing to replace it: choose a new or empty folder")
-        root.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
-        try:
-            _write_tree(staging, corpus, clips)
-            (staging / RECORD_NAME).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                                               encoding="utf-8")
-            if root.exists():
-                root.rmdir()  # empty (checked above)
-            staging.rename(root)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        refuse_foreign_folder(root, RECORD_NAME, f"{corpus} rehearsal tree")
+        generate_folder(root, lambda staging: _write_tree(staging, corpus, clips), RECORD_NAME,
+                        lambda _: record)
     return root
 
 
@@ -177,20 +174,12 @@ def _write_tree(folder: Path, corpus: str, clips: list[Clip]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         soundfile.write(path, generated_voice(seconds, rate, clip.emotion, seed=index), rate,
                         subtype="PCM_16")
-        if corpus == "iemocap":
-            utterance = path.stem
-            dialog = utterance.rsplit("_", 1)[0]
-            evaluation = folder / f"Session{clip.speaker // 2 + 1}/dialog/EmoEvaluation/{dialog}.txt"
-            code = {"anger": "ang", "happiness": "hap", "sadness": "sad"}[clip.emotion]
+        if corpus == "iemocap":  # the labels live in the dialog's EmoEvaluation file
+            evaluation = (folder / f"Session{_iemocap_session(clip.speaker)}/dialog/EmoEvaluation"
+                          / f"{_iemocap_dialog(clip.speaker)}.txt")
+            code = emotion_code("iemocap", clip.emotion)
             labels.setdefault(evaluation, []).append(
-                f"[0.0000 - {seconds:.4f}]\t{utterance}\t{code}\t[2.5000, 2.5000, 2.5000]\n")
+                f"[0.0000 - {seconds:.4f}]\t{path.stem}\t{code}\t[2.5000, 2.5000, 2.5000]\n")
     for evaluation, lines in labels.items():
         evaluation.parent.mkdir(parents=True, exist_ok=True)
         evaluation.write_text("".join(lines), encoding="utf-8")
-
-
-def _read_record(root: Path) -> dict | None:
-    try:
-        return json.loads((root / RECORD_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None

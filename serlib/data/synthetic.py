@@ -29,8 +29,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -41,6 +39,7 @@ import numpy as np
 import soundfile
 import soxr
 from serlib.common.errors import SerlibError
+from serlib.common.generated import generate_folder, read_record, refuse_foreign_folder
 from serlib.common.locks import folder_lock
 
 CORPUS_NAME = "synthetic"
@@ -415,10 +414,7 @@ def parameters_hash(parameters: dict[str, object]) -> str:
 
 def read_version(root: Path) -> dict[str, object] | None:
     """The parsed ``VERSION.json`` of a generated corpus, or None when absent or unreadable."""
-    try:
-        return json.loads((Path(root) / VERSION_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    return read_record(root, VERSION_NAME)
 
 
 def generate_synthetic_corpus(
@@ -449,45 +445,25 @@ def generate_synthetic_corpus(
         if not force and version is not None and version.get("parameters_hash") == expected_hash:
             return GenerationResult(root, int(version.get("clips", len(clips))),
                                     time.perf_counter() - started, False)
-        _refuse_foreign_folder(root, version)
-        rows = _generate_into(root, clips, parameters, expected_hash, workers)
+        refuse_foreign_folder(root, VERSION_NAME, "synthetic corpus")
+        rows = generate_folder(root, lambda staging: _render_into(staging, clips, workers),
+                               VERSION_NAME, lambda rows: {
+                                   "corpus": CORPUS_NAME,
+                                   "note": DISCLAIMER,
+                                   "generator": "serlib.data.synthetic",
+                                   "generator_version": GENERATOR_VERSION,
+                                   "parameters_hash": expected_hash,
+                                   "clips": len(rows),
+                                   "parameters": parameters,
+                               })
     return GenerationResult(root, len(rows), time.perf_counter() - started, True)
 
 
-def _generate_into(root: Path, clips: list[ClipSpec], parameters: dict[str, object],
-                   expected_hash: str, workers: int | None) -> list[dict[str, object]]:
-    """Render the corpus into a staging folder beside ``root`` and rename it to ``root``."""
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
-    try:
-        rows = _render_all(staging, clips, workers)
-        _write_manifest(staging / MANIFEST_NAME, rows)
-        version_record = {
-            "corpus": CORPUS_NAME,
-            "note": DISCLAIMER,
-            "generator": "serlib.data.synthetic",
-            "generator_version": GENERATOR_VERSION,
-            "parameters_hash": expected_hash,
-            "clips": len(rows),
-            "parameters": parameters,
-        }
-        (staging / VERSION_NAME).write_text(json.dumps(version_record, indent=2, ensure_ascii=False) + "\n",
-                                            encoding="utf-8")
-        _replace_folder(staging, root)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+def _render_into(folder: Path, clips: list[ClipSpec], workers: int | None) -> list[dict[str, object]]:
+    """Render every clip into ``folder`` and write its manifest; the manifest's rows."""
+    rows = _render_all(folder, clips, workers)
+    _write_manifest(folder / MANIFEST_NAME, rows)
     return rows
-
-
-def _refuse_foreign_folder(root: Path, version: dict[str, object] | None) -> None:
-    if root.exists() and not root.is_dir():
-        raise SerlibError(f"synthetic corpus root {root} is a file; choose a folder path")
-    if root.is_dir() and version is None and any(root.iterdir()):
-        raise SerlibError(
-            f"{root} is not empty and holds no {VERSION_NAME} of a generated synthetic corpus; "
-            "refusing to replace it: choose a new or empty folder"
-        )
 
 
 def _render_all(folder: Path, clips: list[ClipSpec], workers: int | None) -> list[dict[str, object]]:
@@ -509,14 +485,3 @@ def _write_manifest(path: Path, rows: Iterable[dict[str, object]]) -> None:
         writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-
-
-def _replace_folder(staging: Path, root: Path) -> None:
-    """Move ``staging`` to ``root``; an older generated corpus at ``root`` is removed."""
-    if root.exists():
-        retired = root.parent / f".{root.name}.retired-{os.getpid()}"
-        root.rename(retired)
-        staging.rename(root)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        staging.rename(root)
