@@ -33,6 +33,10 @@ def test_site_embeds_figures_lists_notebooks_and_fronts_findings(tmp_path, capsy
     page = (results / "report" / "01_curves.html").read_text()
     assert page.count("<img") == 1 and 'src="data:image/png;base64,' in page
     assert '<a href="index.html">' in page
+    # the exporter's style sheets live once in report.css, which the page links
+    assert "<style" not in page and '<link rel="stylesheet" href="report.css">' in page
+    style = (results / "report" / "report.css").read_text()
+    assert len(style) > 50_000 and ".jp-Cell" in style
 
     (results / "FINDINGS.md").write_text(
         "# Findings\n\nBlock **2** is best ([curves](notebooks/01_curves.ipynb#Layer-curves)).\n\n"

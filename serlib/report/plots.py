@@ -82,27 +82,42 @@ def interval_curves(intervals: pd.DataFrame, hue: str = "model", col: str = "cor
 
 def comparison_intervals(comparisons: pd.DataFrame, title: str = "") -> plt.Figure:
     """Relative error reduction of the best single layer (chosen on dev in every fold) against
-    each aggregation, with its 95% paired-bootstrap interval, one row per pairing; filled
-    markers where the Holm-adjusted p-value is below 0.05."""
-    rows = comparisons.reset_index(drop=True)
-    labels = [f"{row.single} vs {row.aggregation}\n{row.model} / {row.corpus} / {row.protocol}"
-              for row in rows.itertuples()]
-    figure, axis = plt.subplots(figsize=(7.5, 0.55 * len(rows) + 1.4))
-    positions = np.arange(len(rows))[::-1]
-    for position, row in zip(positions, rows.itertuples()):
-        significant = row.p_holm < 0.05
-        axis.errorbar(row.relative_error_reduction, position,
-                      xerr=[[row.relative_error_reduction - row.reduction_ci_low],
-                            [row.reduction_ci_high - row.relative_error_reduction]],
-                      fmt="o", color="C0" if significant else "C7", capsize=3,
-                      markerfacecolor="C0" if significant else "white")
-    axis.axvline(0, color="black", linewidth=0.8)
-    axis.set_yticks(positions)
-    axis.set_yticklabels(labels, fontsize="small")
-    axis.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    axis.set_xlabel("relative error reduction of the best single layer vs aggregation\n"
-                    "(95% paired bootstrap interval; filled: Holm p < 0.05)")
-    axis.set_title(title)
+    each aggregation, with its 95% paired-bootstrap interval: one panel per pairing (single
+    layer vs aggregation), one row per model / corpus (/ protocol, when there are several);
+    filled markers where the Holm-adjusted p-value is below 0.05. Compact for many systems:
+    the panels share the rows."""
+    rows = comparisons.reset_index(drop=True).copy()
+    rows["pairing"] = rows["single"] + "\nvs " + rows["aggregation"]
+    parts = ["model", "corpus"] + (["protocol"] if rows["protocol"].nunique() > 1 else [])
+    rows["system"] = rows[parts].astype(str).agg(" / ".join, axis=1)
+    pairings = list(dict.fromkeys(rows["pairing"]))
+    systems = list(dict.fromkeys(rows.sort_values(parts, kind="stable")["system"]))
+    columns = min(3, len(pairings))
+    panel_rows = -(-len(pairings) // columns)
+    figure, axes = plt.subplots(panel_rows, columns, squeeze=False, sharex=True, sharey=True,
+                                figsize=(2.9 * columns + 2.4, (0.24 * len(systems) + 1.1) * panel_rows + 0.6))
+    position = {system: len(systems) - 1 - index for index, system in enumerate(systems)}
+    for axis, pairing in zip(axes.flat, pairings):
+        for row in rows[rows["pairing"] == pairing].itertuples():
+            significant = row.p_holm < 0.05
+            axis.errorbar(row.relative_error_reduction, position[row.system],
+                          xerr=[[row.relative_error_reduction - row.reduction_ci_low],
+                                [row.reduction_ci_high - row.relative_error_reduction]],
+                          fmt="o", markersize=4, color="C0" if significant else "C7", capsize=2,
+                          markerfacecolor="C0" if significant else "white")
+        axis.axvline(0, color="black", linewidth=0.8)
+        axis.set_title(pairing, fontsize="small")
+        axis.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    for axis in list(axes.flat)[len(pairings):]:
+        axis.set_visible(False)
+    axes[0, 0].set_yticks(sorted(position.values()))
+    axes[0, 0].set_yticklabels(sorted(position, key=position.get))
+    for axis in axes[:, 0]:
+        axis.tick_params(axis="y", labelsize="small")
+    axes[0, 0].set_ylim(-0.7, len(systems) - 0.3)
+    figure.supxlabel("relative error reduction of the best single layer vs the aggregation "
+                     "(95% paired bootstrap interval; filled: Holm p < 0.05)", fontsize="small")
+    figure.suptitle(title)
     figure.tight_layout()
     return figure
 

@@ -3,8 +3,9 @@
 :func:`build_report_site` turns a results folder into one self-contained site:
 
 - ``<NN_name>.html`` per executed notebook in ``notebooks/``, rendered by nbconvert's HTML
-  exporter (JupyterLab's look); figures are embedded as data URIs, so every page opens from the
-  file system with no server and no other file;
+  exporter (JupyterLab's look); figures are embedded as data URIs, and the exporter's style
+  sheets (about 260 KB, the same for every page) are written once to ``report.css``, which
+  every page links, so the site opens from the file system with no server;
 - ``index.html``: ``FINDINGS.md`` of the results folder rendered as the front page (with a note
   when it is absent), followed by the table of contents (one link per notebook, titled by its
   first heading). Relative links of FINDINGS.md are rewritten for the report folder: a link to
@@ -27,6 +28,8 @@ from serlib.common.files import atomic_write_text
 FINDINGS = "FINDINGS.md"
 INDEX = "index.html"
 NOTEBOOK_FOLDER = "notebooks"
+STYLE_SHEET = "report.css"
+STYLE_BLOCK = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL)
 EXTERNAL = re.compile(r"^([a-z][a-z0-9+.-]*:|#|/)", re.IGNORECASE)
 NAVIGATION = ('<nav style="font-family:sans-serif;padding:0.5em 1em;border-bottom:1px solid #ccc">'
               '<a href="index.html">&larr; report contents</a></nav>')
@@ -57,20 +60,35 @@ def build_report_site(results_dir: str | Path, report_dir: str | Path | None = N
     report_dir = Path(report_dir) if report_dir is not None else results_dir / "report"
     notebooks = sorted((results_dir / NOTEBOOK_FOLDER).glob("*.ipynb"))
     exporter = HTMLExporter(template_name="lab", embed_images=True)
-    entries = []
+    entries, style_sheets = [], {}
     for notebook in notebooks:
         body, _ = exporter.from_filename(str(notebook))
+        body = _link_style_sheets(body, style_sheets)
         body = re.sub(r"(<body[^>]*>)", r"\1" + NAVIGATION, body, count=1)
         page = f"{notebook.stem}.html"
         atomic_write_text(report_dir / page, body)
         entries.append(f'<li><a href="{page}">{html.escape(_notebook_title(notebook))}</a> '
                        f"<small>({html.escape(notebook.name)})</small></li>")
+    if style_sheets:
+        atomic_write_text(report_dir / STYLE_SHEET, "\n".join(style_sheets))
     index = PAGE.format(
         title=f"Report: {html.escape(results_dir.name)}",
         findings=_findings_html(results_dir),
         toc="\n".join(entries) or "<li>no executed notebooks yet: run ./run_all.sh</li>",
     )
     return atomic_write_text(report_dir / INDEX, index)
+
+
+def _link_style_sheets(page: str, style_sheets: dict[str, None]) -> str:
+    """``page`` with its ``<style>`` blocks replaced by one link to :data:`STYLE_SHEET`; the
+    blocks' contents are added, once each and in order, to ``style_sheets``."""
+    blocks = STYLE_BLOCK.findall(page)
+    if not blocks:
+        return page
+    for block in blocks:
+        style_sheets.setdefault(block, None)
+    page = STYLE_BLOCK.sub("", page)
+    return page.replace("</head>", f'<link rel="stylesheet" href="{STYLE_SHEET}">\n</head>', 1)
 
 
 def _notebook_title(notebook: Path) -> str:
