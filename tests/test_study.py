@@ -159,3 +159,14 @@ def test_findings_of_a_profile_without_controls(tmp_path):
     assert "- random:wav2vec2-tiny on synthetic-it, random, probe linear: test accuracy by hidden state 0:" in text
     controls = text.split("## Pretrained models against their controls")[1]
     assert "- (nothing to report under this profile)" in controls
+
+
+def test_a_whole_run_keeps_each_notebooks_seconds(tmp_path):
+    import pandas as pd
+
+    from serlib.cli.run_all import write_run_seconds
+
+    write_run_seconds(tmp_path / "run_seconds.csv", {"01_data_prep.ipynb": 4.04, "02_x.ipynb": 10.0})
+    table = pd.read_csv(tmp_path / "run_seconds.csv")
+    assert table["notebook"].tolist() == ["01_data_prep.ipynb", "02_x.ipynb", "total"]
+    assert table["seconds"].tolist() == [4.0, 10.0, 14.0]

@@ -4,7 +4,9 @@ The command line of :mod:`serlib.study.runner`: checks the profile first (listin
 missing), then executes ``notebooks/NN_*.ipynb`` in order with papermill, writing the executed
 copies to ``results/<profile>/notebooks/``, stops at the first failing notebook, then writes the
 static HTML report ``results/<profile>/report/`` and ends with one summary (each notebook's
-time, the extraction's planned against its actual time, where the report is). ``--lab`` opens JupyterLab on ``results/<profile>/`` instead.
+time, the extraction's planned against its actual time, where the report is). A whole run
+also writes each notebook's seconds to ``results/<profile>/run_seconds.csv``. ``--lab`` opens
+JupyterLab on ``results/<profile>/`` instead.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from serlib.report.site import build_report_site
 from serlib.study.config import load_config
 from serlib.study.plan import long_run_plan, planned_extraction_seconds
 from serlib.study.runner import execute_notebook, select_notebooks, study_notebooks
+
+RUN_SECONDS_FILE = "run_seconds.csv"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         index = build_report_site(config.results_dir)
         print(f"[{config.profile}] done: {len(notebooks)} notebooks in "
               f"{time.perf_counter() - total:.0f} s")
+        if len(notebooks) == len(study_notebooks()):  # a whole run: keep its timings
+            write_run_seconds(config.results_dir / RUN_SECONDS_FILE, times)
         for name, seconds in times.items():
             print(f"  {seconds:7.0f} s  {name}")
         extraction = next((seconds for name, seconds in times.items() if name.startswith("02_")), None)
@@ -66,6 +72,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run_all: error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def write_run_seconds(path, times: dict[str, float]) -> None:
+    """The wall-clock seconds of each notebook of the last whole run, with a total row."""
+    import pandas as pd
+
+    from serlib.common.files import write_csv_atomically
+
+    rows = [{"notebook": name, "seconds": round(seconds, 1)} for name, seconds in times.items()]
+    rows.append({"notebook": "total", "seconds": round(sum(times.values()), 1)})
+    write_csv_atomically(pd.DataFrame(rows), path)
 
 
 def open_lab(results_dir) -> int:
