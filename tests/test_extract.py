@@ -303,3 +303,15 @@ def test_data2vec_audio_is_never_batched_across_lengths():
     assert not loaded.can_mask_padding
     assert not mixes_lengths(loaded, torch.device("cuda"))
     assert mixes_lengths(load_model("random:wav2vec2-layernorm-tiny"), torch.device("cpu"))
+
+
+def test_a_bad_file_in_a_later_batch_keeps_the_batches_computed_before_it(tmp_path):
+    """The engine queues batch k+1 before storing batch k; a failure in k+1 still stores k."""
+    manifest = pd.read_csv(write_manifest(tmp_path / "corpus", seconds=(0.3, 0.5, 0.8)))
+    broken = Path(manifest.loc[2, "path"])
+    broken.write_bytes(b"RIFF not really a wave file")
+    with pytest.raises(SerlibError, match=broken.name):
+        run("random:wav2vec2-layernorm-tiny", manifest, tmp_path / "out", batch_seconds=0.6)
+    partial = next((tmp_path / "out").rglob(".partial"))
+    assert sorted(path.name for path in partial.glob("chunk-*.npz")) == [
+        "chunk-000000.npz", "chunk-000001.npz"]

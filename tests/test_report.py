@@ -85,3 +85,23 @@ def test_findings_block_is_copied_into_the_readme_between_its_markers(tmp_path):
     assert "\n### Claims\n" in text  # nested under the README's own section
     assert text.startswith("# Title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
     assert findings.sync_readme(readme, findings_file) is False  # already in step
+
+
+def test_strip_plot_jitter_is_the_same_on_every_run(tmp_path):
+    """A rerun draws the same duration figure, whatever NumPy's global generator holds."""
+    import matplotlib
+    import numpy as np
+    import pandas as pd
+
+    from serlib.report import plots
+
+    matplotlib.use("agg")
+    manifests = pd.DataFrame({"corpus_id": ["a"] * 20 + ["b"] * 20,
+                              "duration_s": np.linspace(1, 3, 40), "label": ["x", "y"] * 20})
+    drawn = []
+    for seed in (1, 2):
+        np.random.seed(seed)
+        plots.save_figure(plots.duration_plot(manifests), tmp_path, f"durations{seed}")
+        drawn.append((tmp_path / f"durations{seed}.svg").read_bytes())
+        assert np.random.get_state()[1][0] == np.random.RandomState(seed).get_state()[1][0]
+    assert drawn[0] == drawn[1]

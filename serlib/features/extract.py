@@ -32,8 +32,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -473,15 +473,24 @@ def _extract_features(
 
     with bar:
         previous = None  # batch k, stored once batch k+1 has been queued
+        audio = _prefetched_audio(table["path"], batches, run.pending)
         since = time.perf_counter()
-        for number, rows, waveforms in _prefetched_audio(table["path"], batches, run.pending):
-            since = timed("audio", since)
-            launched = _launch_batch(loaded, waveforms, pooling, whisper_window, keep_frames,
-                                     mixed_lengths)
-            timed("launch", since)
-            if previous is not None:
-                store(*previous)
-            previous = (number, rows, waveforms, launched)
+        while True:
+            try:
+                number, rows, waveforms = next(audio)  # a bad file raises here
+                since = timed("audio", since)
+                launched = _launch_batch(loaded, waveforms, pooling, whisper_window, keep_frames,
+                                         mixed_lengths)
+                timed("launch", since)
+            except StopIteration:
+                break
+            except BaseException:  # bad audio, out of memory, Ctrl-C: keep the batch before
+                if previous is not None:
+                    store(*previous)
+                raise
+            done, previous = previous, (number, rows, waveforms, launched)
+            if done is not None:
+                store(*done)
             since = time.perf_counter()
         if previous is not None:
             store(*previous)

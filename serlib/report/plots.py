@@ -6,6 +6,7 @@ JupyterLab), Agg on a machine without a display.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -41,6 +42,18 @@ def save_figure(figure: plt.Figure | sns.FacetGrid, folder: Path, name: str) -> 
 
         display(Image(filename=str(folder / f"{name}.png"), width=min(900, int(figure.get_figwidth() * 100))))
     plt.close(figure)
+
+
+@contextmanager
+def _seeded_jitter(seed: int = 0):
+    """Seaborn's strip-plot jitter draws from NumPy's global generator: seed it for the plot
+    (so a rerun draws the same figure) and give the caller's state back afterwards."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def _finish_layer_grid(grid: sns.FacetGrid, x: str, y_label: str, chance: dict | None,
@@ -128,8 +141,9 @@ def duration_plot(manifests: pd.DataFrame, title: str = "") -> plt.Figure:
     figure, axis = plt.subplots(figsize=(max(4.0, 1.1 * len(order) + 2), 3.6))
     sns.boxplot(data=manifests, x="corpus_id", y="duration_s", order=order, color="0.85",
                 fliersize=0, ax=axis)
-    sns.stripplot(data=manifests, x="corpus_id", y="duration_s", order=order, hue="label",
-                  size=2.5, alpha=0.6, jitter=0.25, ax=axis)
+    with _seeded_jitter():
+        sns.stripplot(data=manifests, x="corpus_id", y="duration_s", order=order, hue="label",
+                      size=2.5, alpha=0.6, jitter=0.25, ax=axis)
     axis.set_xlabel("corpus")
     axis.set_ylabel("duration (s)")
     axis.set_title(title)
@@ -196,8 +210,9 @@ def cumulative_curves(cumulative: pd.DataFrame, chance: dict | None = None,
 def best_layer_depth_plot(best: pd.DataFrame, title: str = "") -> plt.Figure:
     """Where the best layer sits (fraction of depth) per language, one point per model."""
     figure, axis = plt.subplots(figsize=(6.5, 3.6))
-    sns.stripplot(data=best, x="language", y="layer_fraction", hue="model", dodge=False,
-                  size=7, jitter=0.15, ax=axis)
+    with _seeded_jitter():
+        sns.stripplot(data=best, x="language", y="layer_fraction", hue="model", dodge=False,
+                      size=7, jitter=0.15, ax=axis)
     axis.axhspan(1 / 3, 2 / 3, color="0.9", zorder=0, label="middle third")
     axis.set_ylim(-0.05, 1.05)
     axis.set_ylabel("best layer / number of blocks")
