@@ -102,7 +102,8 @@ def test_a_models_corpora_load_it_once_and_notebook_02_compares_plan_and_runs(tm
     assert (comparison["planned_s"] > 0).all() and (comparison["measured_s"] > 0).all()
     again = study.extract_all(config, prepared, progress=False)
     assert again["cache_hit"].all() and len(loads) == 1  # cached stores load nothing
-    assert study.planned_vs_measured(config, again).empty
+    nothing = study.planned_vs_measured(config, again)
+    assert nothing.empty and list(nothing.columns) == list(comparison.columns)
 
 
 def test_the_readme_quotes_the_paper_plan_as_it_is(capsys):

@@ -254,6 +254,12 @@ def long_run_plan(config: StudyConfig) -> str:
     return format_plan(config, plan, measurements) + "\n"
 
 
+PLAN_VS_MEASURED_COLUMNS = [
+    "model", "corpus", "device", "utterances", "planned_s", "measured_s", "measured_over_planned",
+    "planned_disk_mb", "written_disk_mb", "planned_batch_memory_gb", "measured_peak_memory_gb",
+]
+
+
 def planned_vs_measured(config: StudyConfig, runs: pd.DataFrame) -> pd.DataFrame:
     """The plan beside notebook 02's runs: one row per model x corpus computed in this run.
 
@@ -293,7 +299,7 @@ def planned_vs_measured(config: StudyConfig, runs: pd.DataFrame) -> pd.DataFrame
             "planned_batch_memory_gb": round(planned[f"peak_batch_{device}_bytes"] / 2**30, 2),
             "measured_peak_memory_gb": measured_memory,
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=PLAN_VS_MEASURED_COLUMNS)
 
 
 __all__ = [
