@@ -41,8 +41,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         manifest = make_clips(Path(scratch), args.clips)
         waveforms = [load_audio(path) for path in manifest["path"]]
-    batches = extract.plan_batches(manifest["duration_s"].to_numpy(), budget,
-                                   equal_lengths_only=not mixed)
+    batches = extract.plan_model_batches(loaded, manifest["duration_s"].to_numpy(), budget,
+                                         "full", mixed)
     chosen = batches[len(batches) // 2: len(batches) // 2 + args.batches]
 
     def run_batches() -> None:

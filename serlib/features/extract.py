@@ -185,6 +185,17 @@ def mixes_lengths(loaded: LoadedModel, device: torch.device) -> bool:
     return device.type == "cuda" and loaded.can_mask_padding
 
 
+def plan_model_batches(loaded: LoadedModel, durations: np.ndarray, budget_seconds: float,
+                       whisper_window: str, mixed_lengths: bool) -> list[np.ndarray]:
+    """The engine's batches for ``loaded``: :func:`plan_batches` with Whisper's full window
+    costing 30 s per clip, and equal-length batches unless ``mixed_lengths``
+    (:func:`mixes_lengths`)."""
+    full_window = loaded.family == WHISPER_FAMILY and whisper_window == "full"
+    return plan_batches(durations, budget_seconds,
+                        cost_seconds=WHISPER_WINDOW_SECONDS if full_window else None,
+                        equal_lengths_only=not mixed_lengths)
+
+
 def _durations(table: pd.DataFrame) -> np.ndarray:
     if "duration_s" in table.columns and table["duration_s"].notna().all():
         return table["duration_s"].to_numpy(dtype=np.float64)
@@ -427,12 +438,10 @@ def _extract_features(
         load_seconds = time.perf_counter() - load_started
     loaded.model.to(torch_device)
     is_whisper = loaded.family == WHISPER_FAMILY
-    budget = batch_seconds or DEFAULT_BATCH_SECONDS[torch_device.type]
-    batches = plan_batches(
-        _durations(table), budget,
-        cost_seconds=WHISPER_WINDOW_SECONDS if is_whisper and whisper_window == "full" else None,
-        equal_lengths_only=not mixes_lengths(loaded, torch_device),
-    )
+    mixed_lengths = mixes_lengths(loaded, torch_device)
+    batches = plan_model_batches(loaded, _durations(table),
+                                 batch_seconds or DEFAULT_BATCH_SECONDS[torch_device.type],
+                                 whisper_window, mixed_lengths)
     run = resume_store(folder, key, batches, keep_frames)
     if run is None:
         return ExtractionResult(folder, True, time.perf_counter() - started, 0.0, len(table), 0,
@@ -445,7 +454,6 @@ def _extract_features(
         total=run.pending_rows(), unit="utt", disable=not progress,
         desc=f"{label} on {corpus}", dynamic_ncols=True,
     )
-    mixed_lengths = mixes_lengths(loaded, torch_device)
     loaded.use_dtype(getattr(torch, compute_dtype))  # weights in the compute dtype, not autocast
 
     stages = dict.fromkeys(("audio", "launch", "collect", "store", "finish"), 0.0)
@@ -529,6 +537,7 @@ __all__ = [
     "extract_features",
     "mixes_lengths",
     "plan_batches",
+    "plan_model_batches",
     "pool_hidden_states",
     "read_manifest",
 ]
