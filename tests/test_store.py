@@ -25,11 +25,16 @@ def test_store_folder_uses_the_model_slug(tmp_path):
     assert folder == tmp_path / "random__facebook__wav2vec2-base" / "emodb"
 
 
-def test_manifest_hash_changes_with_any_cell():
-    table = pd.DataFrame({"utterance_id": ["a", "b"], "path": ["/x/a.wav", "/x/b.wav"]})
-    changed = table.assign(path=["/x/a.wav", "/y/b.wav"])
+def test_manifest_hash_changes_with_any_audio_cell_and_not_with_labels():
+    table = pd.DataFrame({"utterance_id": ["a", "b"], "path": ["/x/a.wav", "/x/b.wav"],
+                          "duration_s": [1.0, 2.0], "sample_rate": [16000, 16000], "label": ["x", "y"]})
     assert manifest_sha256(table) == manifest_sha256(table.copy())
-    assert manifest_sha256(table) != manifest_sha256(changed)
+    for column, values in (("path", ["/x/a.wav", "/y/b.wav"]), ("utterance_id", ["a", "c"]),
+                           ("duration_s", [1.0, 2.5]), ("sample_rate", [16000, 8000])):
+        assert manifest_sha256(table) != manifest_sha256(table.assign(**{column: values})), column
+    assert manifest_sha256(table) != manifest_sha256(table.iloc[::-1])  # row order is the store's
+    relabelled = table.assign(label=["y", "x"], text=["a01", "b02"])
+    assert manifest_sha256(table) == manifest_sha256(relabelled)
 
 
 def chunk(number: int, rows: list[int], value_of_row=float) -> Chunk:

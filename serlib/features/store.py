@@ -95,10 +95,20 @@ def finished_store_folder(folder: Path, legacy_folder: Path, key: str) -> Path |
     return None
 
 
+#: The manifest columns that decide a store's features: which audio, in which row order.
+AUDIO_COLUMNS = ("utterance_id", "path", "duration_s", "sample_rate")
+
+
 def manifest_sha256(manifest: pd.DataFrame) -> str:
-    """sha256 of the manifest's content (as CSV, columns and rows in their given order)."""
+    """sha256 of the manifest's audio columns (:data:`AUDIO_COLUMNS` that it has, as CSV, rows
+    in their given order).
+
+    Label columns (emotion, speaker, gender, text, ...) do not change what a model computes, so
+    a manifest that gains or corrects a label keeps its feature stores.
+    """
+    columns = [column for column in AUDIO_COLUMNS if column in manifest.columns]
     buffer = io.StringIO()
-    manifest.to_csv(buffer, index=False, lineterminator="\n")
+    manifest.loc[:, columns].to_csv(buffer, index=False, lineterminator="\n")
     return hashlib.sha256(buffer.getvalue().encode()).hexdigest()
 
 
