@@ -315,3 +315,27 @@ def test_a_bad_file_in_a_later_batch_keeps_the_batches_computed_before_it(tmp_pa
     partial = next((tmp_path / "out").rglob(".partial"))
     assert sorted(path.name for path in partial.glob("chunk-*.npz")) == [
         "chunk-000000.npz", "chunk-000001.npz"]
+
+
+@pytest.mark.parametrize("model", ["random:wav2vec2-layernorm-tiny", "random:whisper-tiny"])
+def test_frames_sent_to_a_sink_equal_the_frame_store_and_touch_no_disk(model, manifest, tmp_path):
+    """Frames held in memory (a FrameCollector fed by the engine) are the frame store's, bit for
+    bit; the pooled store is written as without a sink, and a finished pooled store is not
+    rewritten when the frames are asked for again."""
+    from serlib.features.frames import FrameBank, FrameCollector
+
+    kept = run(model, manifest, tmp_path / "kept", keep_frames=True, batch_seconds=1.2)
+    stored = FrameBank.from_store(kept.folder)
+    collector = FrameCollector(len(stored.counts))
+    first = run(model, manifest, tmp_path / "memory", batch_seconds=1.2, frame_sink=collector)
+    assert not first.cache_hit and not (first.folder / "frames.npy").exists()
+    np.testing.assert_array_equal(load_pooled(first.folder)[0], load_pooled(kept.folder)[0])
+    bank = collector.bank(stored.utterance_ids)
+    for row in range(len(stored.counts)):
+        assert torch.equal(bank.utterance(row), stored.utterance(row))
+    pooled_bytes = (first.folder / "pooled.npy").read_bytes()
+    again = FrameCollector(len(stored.counts), layers=[0, 2])
+    second = run(model, manifest, tmp_path / "memory", batch_seconds=1.2, frame_sink=again)
+    assert second.cache_hit and second.num_computed == len(stored.counts)
+    assert (first.folder / "pooled.npy").read_bytes() == pooled_bytes
+    assert torch.equal(again.bank(stored.utterance_ids).utterance(3), stored.utterance(3)[[0, 2]])

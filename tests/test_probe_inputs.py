@@ -6,8 +6,8 @@ import numpy as np
 
 from planted_features import write_planted_store
 from serlib.probing.kinds import get_probe_kind
-from serlib.probing.train import (ProbeInputs, feature_statistics, join_split, load_feature_folder,
-                          run_probe, streaming_statistics)
+from serlib.probing.histories import feature_statistics, streaming_statistics
+from serlib.probing.train import ProbeInputs, join_split, load_feature_folder, run_probe
 
 
 def test_statistics_of_chunks_equal_those_of_the_whole():

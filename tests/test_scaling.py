@@ -7,8 +7,8 @@ import pytest
 from planted_features import write_planted_store
 from serlib.common.errors import SerlibError
 from serlib.probing.scaling import learning_curve_summary, learning_curves
-from serlib.probing.train import (RESULT_COLUMNS, LabelledSplit, join_split, load_feature_folder, run_probe,
-                          subsample_train)
+from serlib.probing.columns import RESULT_COLUMNS
+from serlib.probing.train import LabelledSplit, join_split, load_feature_folder, run_probe, subsample_train
 
 
 @pytest.fixture(scope="module")

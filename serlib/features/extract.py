@@ -246,7 +246,12 @@ class _LaunchedBatch:
     frames: dict[int, torch.Tensor]  # position -> [T, L+1, D] float16 frames (keep_frames only)
     counts: np.ndarray
 
-    def collect(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def frame_tensor(self) -> torch.Tensor:
+        """The batch's frames concatenated in batch order, ``[sum(counts), L+1, D]`` float16,
+        where they were computed (a frame sink keeps them on the GPU)."""
+        return torch.cat([self.frames[p] for p in range(len(self.counts))])
+
+    def collect(self, with_frames: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Pooled features, frame counts and (optionally) concatenated frames, on the host."""
         pooled_rows: dict[int, np.ndarray] = {}
         for positions, pooled in self.pooled:
@@ -256,7 +261,7 @@ class _LaunchedBatch:
         size = len(self.counts)
         pooled = np.stack([pooled_rows[p] for p in range(size)]).astype(np.float32)
         frames = (np.concatenate([self.frames[p].cpu().numpy() for p in range(size)])
-                  if self.frames else None)
+                  if self.frames and with_frames else None)
         return pooled, self.counts, frames
 
 
@@ -361,6 +366,7 @@ def _extract_features(
     on_batch: Callable[[BatchDone], None] | None = None,
     verify_audio: bool = False,
     loader: Callable[[str, torch.device], LoadedModel] = load_model,
+    frame_sink: Callable[[np.ndarray, np.ndarray, torch.Tensor], None] | None = None,
 ) -> ExtractionResult:
     """The engine behind :func:`extract_features` (called with the store folder locked).
 
@@ -377,6 +383,10 @@ def _extract_features(
     ``on_batch`` is called after each stored batch (used by tests to simulate a kill).
     ``loader(name, device)`` loads the model when it is needed (a study passes one that keeps
     the last model, so a model's corpora in a row load it once).
+    ``frame_sink(rows, counts, frames)`` receives every batch's frames (``[sum(counts), L+1, D]``
+    float16, on the device) for probes that train on frames held in memory
+    (:class:`serlib.features.frames.FrameCollector`): the model then runs over every batch even
+    when the pooled store is finished, and only the pooled store is written.
     Returns an :class:`ExtractionResult`; a finished store with the same cache key is reused.
     """
     if is_acoustic(model_name):
@@ -429,7 +439,7 @@ def _extract_features(
     _, folder, legacy_folder = _store_location(loaded or name, table, out_dir, corpus,
                                                model_label)
     finished = finished_store_folder(folder, legacy_folder, key)
-    if finished is not None:  # checked before loading the model
+    if finished is not None and frame_sink is None:  # checked before loading the model
         return ExtractionResult(finished, True, time.perf_counter() - started, 0.0, len(table), 0,
                                 load_seconds)
     if loaded is None:
@@ -442,16 +452,18 @@ def _extract_features(
     batches = plan_model_batches(loaded, _durations(table),
                                  batch_seconds or DEFAULT_BATCH_SECONDS[torch_device.type],
                                  whisper_window, mixed_lengths)
-    run = resume_store(folder, key, batches, keep_frames)
-    if run is None:
+    run = None if finished is not None else resume_store(folder, key, batches, keep_frames)
+    if run is None and frame_sink is None:
         return ExtractionResult(folder, True, time.perf_counter() - started, 0.0, len(table), 0,
                                 load_seconds)
+    to_store = set(run.pending) if run is not None else set()
+    to_run = list(range(len(batches))) if frame_sink is not None else run.pending
 
     audio_seconds = 0.0
     num_computed = 0
     compute_started = time.perf_counter()
     bar = tqdm(
-        total=run.pending_rows(), unit="utt", disable=not progress,
+        total=sum(len(batches[number]) for number in to_run), unit="utt", disable=not progress,
         desc=f"{label} on {corpus}", dynamic_ncols=True,
     )
     loaded.use_dtype(getattr(torch, compute_dtype))  # weights in the compute dtype, not autocast
@@ -467,9 +479,12 @@ def _extract_features(
               launched: _LaunchedBatch) -> None:
         nonlocal audio_seconds, num_computed
         since = time.perf_counter()
-        pooled, counts, frames = launched.collect()
-        since = timed("collect", since)
-        run.save(Chunk(number, rows, pooled, counts), frames)
+        if frame_sink is not None:
+            frame_sink(rows, launched.counts, launched.frame_tensor())
+        if number in to_store:
+            pooled, counts, frames = launched.collect(with_frames=keep_frames)
+            since = timed("collect", since)
+            run.save(Chunk(number, rows, pooled, counts), frames)
         timed("store", since)
         num_computed += len(rows)
         audio_seconds += sum(len(waveform) for waveform in waveforms) / SAMPLE_RATE
@@ -481,14 +496,14 @@ def _extract_features(
 
     with bar:
         previous = None  # batch k, stored once batch k+1 has been queued
-        audio = _prefetched_audio(table["path"], batches, run.pending)
+        audio = _prefetched_audio(table["path"], batches, to_run)
         since = time.perf_counter()
         while True:
             try:
                 number, rows, waveforms = next(audio)  # a bad file raises here
                 since = timed("audio", since)
-                launched = _launch_batch(loaded, waveforms, pooling, whisper_window, keep_frames,
-                                         mixed_lengths)
+                launched = _launch_batch(loaded, waveforms, pooling, whisper_window,
+                                         keep_frames or frame_sink is not None, mixed_lengths)
                 timed("launch", since)
             except StopIteration:
                 break
@@ -519,14 +534,15 @@ def _extract_features(
         "serlib_version": __version__,
     }
     since = time.perf_counter()
-    run.finish(
-        table["utterance_id"].tolist(),
-        (len(table), loaded.num_hidden_states, pooled_dim),
-        (loaded.num_hidden_states, loaded.width) if keep_frames else None,
-        index,
-    )
+    if run is not None:
+        run.finish(
+            table["utterance_id"].tolist(),
+            (len(table), loaded.num_hidden_states, pooled_dim),
+            (loaded.num_hidden_states, loaded.width) if keep_frames else None,
+            index,
+        )
     timed("finish", since)
-    return ExtractionResult(folder, False, time.perf_counter() - started, audio_seconds,
+    return ExtractionResult(finished or folder, run is None, time.perf_counter() - started, audio_seconds,
                             len(table), num_computed, load_seconds, stages)
 
 

@@ -31,17 +31,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from serlib.common.errors import SerlibError
-from serlib.probing.columns import LAYER_WEIGHT_COLUMNS, PREDICTION_COLUMNS, RESULT_COLUMNS  # noqa: F401
-from serlib.probing.metrics import accuracy_per_row, classification_metrics
+from serlib.probing.histories import (FoldRuns, ProbeRun, RunHistory, feature_statistics, join_group_histories,
+                                      probe_run_tables, streaming_statistics)
 from serlib.probing.kinds import ProbeKind, get_probe_kind
 from serlib.probing.probes import PaperMLPProbe, SoftmaxLinearProbe, group_init_seed
-from serlib.probing.inputs import (SPLIT_COLUMNS, FeatureFolder, LabelledSplit,  # noqa: F401 (re-exported)
-                                   RunLabels, describe_run, join_split, load_feature_folder,
-                                   read_split_table,
+from serlib.probing.inputs import (FeatureFolder, LabelledSplit,  # noqa: F401 (re-exported)
+                                   describe_run, join_split, load_feature_folder, read_split_table,
                                    subsample_train)
 
 #: Part of every probe cache key: bump it when a change to training changes results.
-TRAINING_CODE_VERSION = 2
+TRAINING_CODE_VERSION = 3
 
 # --------------------------------------------------------------------------- probe inputs
 
@@ -105,28 +104,6 @@ class ProbeInputs:
         return torch.from_numpy(padded), torch.from_numpy(mask)
 
 
-def feature_statistics(rows: np.ndarray, floor: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation over the first axis (``[N, S, D]`` -> two ``[S, D]``);
-    dimensions that do not vary get scale 1."""
-    mean = rows.mean(axis=0, dtype=np.float64)
-    scale = rows.std(axis=0, dtype=np.float64)
-    return mean.astype(np.float32), np.where(scale > floor, scale, 1.0).astype(np.float32)
-
-
-def streaming_statistics(chunks, floor: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`feature_statistics` over the concatenation of ``chunks`` (each ``[T_i, S, D]``),
-    read one chunk at a time (frame stores do not fit in memory)."""
-    count, total, total_squares = 0, 0.0, 0.0
-    for chunk in chunks:
-        chunk = np.asarray(chunk, dtype=np.float64)
-        count += len(chunk)
-        total = total + chunk.sum(axis=0)
-        total_squares = total_squares + np.square(chunk).sum(axis=0)
-    mean = total / count
-    scale = np.sqrt(np.maximum(total_squares / count - np.square(mean), 0.0))
-    return mean.astype(np.float32), np.where(scale > floor, scale, 1.0).astype(np.float32)
-
-
 # --------------------------------------------------------------------------- training
 
 
@@ -142,15 +119,6 @@ class TrainingConfig:
     groups_per_pass: int | None = None
     device: str = "cpu"
     standardize: bool = False
-
-
-@dataclass
-class RunHistory:
-    """Per-epoch predictions of one training run of ``G`` probes."""
-
-    dev_predictions: np.ndarray  # int [E, G, N_dev]
-    test_predictions: np.ndarray  # int [E, G, N_test]
-    layer_weights: np.ndarray | None = None  # float [E, G, S] for probes that learn layer weights
 
 
 @dataclass
@@ -190,7 +158,7 @@ def _fit_autograd(module: nn.Module, inputs: ProbeInputs, split: LabelledSplit,
     cross-entropy, so every group receives exactly the gradient it would receive alone."""
     device = inputs.device
     module.to(device)
-    optimiser = _adam(list(module.parameters()), config.learning_rate, device, fused=False)
+    optimiser = _adam(list(module.parameters()), config.learning_rate, device, fused=True)
     train_rows, train_labels = split.rows["train"], torch.as_tensor(split.labels["train"])
     batches = _Batches(len(train_rows), config.batch_size, seed)
     history: dict[str, list] = {"dev": [], "test": [], "weights": []}
@@ -218,12 +186,12 @@ def _fit_autograd(module: nn.Module, inputs: ProbeInputs, split: LabelledSplit,
 
 def _predict(module: nn.Module, inputs: ProbeInputs, rows: np.ndarray, group_ids: Sequence[int],
              eval_batch_size: int) -> np.ndarray:
-    """``[G, len(rows)]`` predicted class indices."""
-    predictions = []
+    """``[G, len(rows), C]`` logits."""
+    logits = []
     for start in range(0, len(rows), eval_batch_size):
         features, mask = inputs.batch(rows[start:start + eval_batch_size], group_ids)
-        predictions.append(module(features, mask).argmax(dim=-1).cpu())
-    return torch.cat(predictions, dim=1).numpy()
+        logits.append(module(features, mask).float().cpu())
+    return torch.cat(logits, dim=1).numpy()
 
 
 def _mlp_step(module: PaperMLPProbe, batch: torch.Tensor, onehot: torch.Tensor, batch_size: int) -> None:
@@ -311,11 +279,11 @@ def _fit_pooled_fused(module: nn.Module, inputs: ProbeInputs, split: LabelledSpl
                 step_gradients(module, batch, onehot, batch_size)
                 optimiser.step()
             eval_history.append(torch.cat([
-                _group_logits(module, slice(s * num_layers, (s + 1) * num_layers), eval_features).argmax(dim=-1).cpu()
+                _group_logits(module, slice(s * num_layers, (s + 1) * num_layers), eval_features).cpu()
                 for s in range(num_seeds)]))
-    predictions = torch.stack(eval_history).numpy()  # [E, S*L, N_eval]
-    return [RunHistory(predictions[:, s * num_layers:(s + 1) * num_layers, :num_dev],
-                       predictions[:, s * num_layers:(s + 1) * num_layers, num_dev:])
+    logits = torch.stack(eval_history).numpy()  # [E, S*L, N_eval, C]
+    return [RunHistory(logits[:, s * num_layers:(s + 1) * num_layers, :num_dev],
+                       logits[:, s * num_layers:(s + 1) * num_layers, num_dev:])
             for s in range(num_seeds)]
 
 
@@ -355,18 +323,8 @@ def fit_seeds(kind: ProbeKind, folder: FeatureFolder, split: LabelledSplit, grou
                 histories.append(_fit_pooled_fused(module, inputs, split, chunk_ids, [seed], config)[0])
             else:
                 histories.append(_fit_autograd(module, inputs, split, chunk_ids, seed, config))
-        weights = [history.layer_weights for history in histories]
-        runs.append(RunHistory(
-            np.concatenate([history.dev_predictions for history in histories], axis=1),
-            np.concatenate([history.test_predictions for history in histories], axis=1),
-            None if weights[0] is None else np.concatenate(weights, axis=1),
-        ))
+        runs.append(join_group_histories(histories))
     return runs
-
-
-def best_dev_epochs(dev_predictions: np.ndarray, dev_labels: np.ndarray) -> np.ndarray:
-    """Per group, the index of the epoch with the highest dev accuracy (the first on ties)."""
-    return np.argmax(accuracy_per_row(dev_labels, dev_predictions), axis=0)
 
 
 def group_ids_for(kind: ProbeKind, num_hidden_states: int) -> tuple[list[int], list]:
@@ -383,45 +341,29 @@ def group_ids_for(kind: ProbeKind, num_hidden_states: int) -> tuple[list[int], l
 # --------------------------------------------------------------------------- the whole run
 
 
-@dataclass
-class ProbeRun:
-    """Everything one :func:`train_probe` call learnt.
+def _frame_fold_runs(kind: ProbeKind, folder: FeatureFolder, splits: list[tuple[int, LabelledSplit]],
+                     seeds: list[int], config: TrainingConfig, progress: bool) -> list[FoldRuns]:
+    """Frame-level probes of a store with kept frames, through the fused grid
+    (:mod:`serlib.probing.frame_grid`); ``groups_per_pass`` hidden states at a time."""
+    from serlib.features.frames import FrameBank
+    from serlib.probing.frame_grid import FrameFold, fit_frame_grid
 
-    ``results``: tidy metrics (:data:`RESULT_COLUMNS`) at the dev-chosen epoch of every fold x
-    seed x layer; ``layer_weights``: learned layer weights at that epoch
-    (:data:`LAYER_WEIGHT_COLUMNS`, empty for probes without them); ``predictions``: one row per
-    dev and test utterance of every fold x seed x layer (:data:`PREDICTION_COLUMNS`), from which
-    every metric can be recomputed and paired comparisons made.
-    """
-
-    results: pd.DataFrame
-    layer_weights: pd.DataFrame
-    predictions: pd.DataFrame
-
-
-def _prediction_frame(labels: RunLabels, protocol: str, fold: int, seed: int, layer_labels: list,
-                      split: LabelledSplit, folder: FeatureFolder, chosen: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Predictions of every group for the dev and test rows of one fold x seed (as label names)."""
-    class_names = np.asarray(split.class_names, dtype=object)
-    utterance_ids = np.asarray(folder.utterance_ids, dtype=object)
-    frames = []
-    for split_name in ("dev", "test"):
-        rows = split.rows[split_name]
-        count = len(rows)
-        for group_index, layer_label in enumerate(layer_labels):
-            frames.append(pd.DataFrame({
-                "layer": str(layer_label), "split": split_name,
-                "utterance_id": utterance_ids[rows],
-                "speaker": split.speakers[split_name] if split.speakers else np.full(count, ""),
-                "label": class_names[split.labels[split_name]],
-                "predicted": class_names[chosen[split_name][group_index]],
-            }))
-    table = pd.concat(frames, ignore_index=True)
-    for column, value in reversed((("corpus", labels.corpus), ("model", labels.model),
-                                   ("probe", labels.probe), ("protocol", protocol),
-                                   ("fold", fold), ("seed", seed))):
-        table.insert(0, column, value)
-    return table.loc[:, PREDICTION_COLUMNS]
+    if folder.frames is None:
+        raise SerlibError(f"{folder.path}: probe {kind.name!r} needs the frame store "
+                          "(frames.npy); extract with frames kept, or use a pooled probe")
+    layer_chunks = [None]
+    if kind.scope == "per_layer" and config.groups_per_pass:
+        layers = list(range(folder.num_hidden_states))
+        layer_chunks = [layers[start:start + config.groups_per_pass]
+                        for start in range(0, len(layers), config.groups_per_pass)]
+    folds = [FrameFold(fold, split) for fold, split in splits]
+    parts = []
+    for layers in layer_chunks:
+        bank = FrameBank.from_store(folder.path, layers, device=config.device)
+        parts.append(fit_frame_grid(kind, bank, folds, seeds, config, config.standardize, progress))
+        bank.drop()
+    return [FoldRuns(fold, split, {seed: join_group_histories([part[(fold, seed)] for part in parts])
+                                   for seed in seeds}) for fold, split in splits]
 
 
 def train_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, probe: str = "linear",
@@ -430,7 +372,8 @@ def train_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, p
                 corpus: str | None = None, model: str | None = None,
                 language: str | None = None,
                 train_fraction: float | None = None,
-                standardize: bool = False, protocol: str | None = None) -> ProbeRun:
+                standardize: bool = False, protocol: str | None = None,
+                progress: bool = False) -> ProbeRun:
     """Train ``probe`` for every layer (or k), seed and fold of a split on one feature folder.
 
     Every fold of the split (``fold`` column; a split without one is a single fold) is trained
@@ -441,10 +384,18 @@ def train_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, p
     column. ``standardize`` scales every feature dimension with the statistics of the fold's
     train part alone (the paper fed raw features; see :class:`ProbeInputs`). ``protocol`` is
     recorded in every row (default: read from the split file's name, else ``custom``).
+    Frame-level probes (``dense``, ``aggregate``) train every fold and seed at once on the
+    frames held in memory (:mod:`serlib.probing.frame_grid`); ``progress`` shows their bar.
     """
     from serlib.data.splits import protocol_of_split_file
 
     kind = get_probe_kind(probe)
+    if kind.trainer == "sklearn":  # aggregate-concat: no epochs, batches or device
+        from serlib.probing.concat import train_concat_probe
+
+        return train_concat_probe(feature_dir, split_csv, seeds=seeds, corpus=corpus, model=model,
+                                  language=language, protocol=protocol, standardize=standardize,
+                                  train_fraction=train_fraction)
     folder = load_feature_folder(feature_dir)
     table, _ = read_split_table(split_csv)
     if protocol is None:
@@ -458,41 +409,28 @@ def train_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, p
     if not group_ids or (kind.scope != "per_layer" and folder.num_hidden_states < 2):
         raise SerlibError(f"probe {probe!r} combines hidden states, but {folder.path} has "
                           f"{folder.num_hidden_states}; use a per-layer probe (linear, softmax)")
-    result_rows, weight_rows, predictions = [], [], []
-    for fold in sorted(int(fold) for fold in table["fold"].unique()):
-        split = join_split(folder, table, fold)
-        inputs = ProbeInputs(folder, kind, resolve_device(config.device),
-                             split.rows["train"] if standardize else None)
-        if train_fraction is None:  # every seed on the same train part: one batched pass where possible
-            histories = fit_seeds(kind, folder, split, group_ids, seed_list, config, inputs)
-        else:  # each seed on its own subsample of the train part
-            histories = [fit_groups(kind, folder, subsample_train(split, train_fraction, seed), group_ids,
-                                    seed, config, inputs) for seed in seed_list]
-        for seed, history in zip(seed_list, histories):
-            best = best_dev_epochs(history.dev_predictions, split.labels["dev"])
-            groups = np.arange(len(layer_labels))
-            chosen = {"dev": history.dev_predictions[best, groups],
-                      "test": history.test_predictions[best, groups]}
-            predictions.append(_prediction_frame(labels, protocol, fold, seed, layer_labels,
-                                                 split, folder, chosen))
-            for group_index, layer_label in enumerate(layer_labels):
-                epoch = int(best[group_index])
-                for split_name in ("dev", "test"):
-                    scores = classification_metrics(split.labels[split_name], chosen[split_name][group_index])
-                    for metric, value in scores.items():
-                        result_rows.append([labels.corpus, labels.language, labels.model, labels.probe,
-                                            protocol, fold, layer_label, seed, split_name, metric,
-                                            value, epoch + 1])
-                if history.layer_weights is not None:
-                    for layer, weight in enumerate(history.layer_weights[epoch, group_index]):
-                        weight_rows.append([labels.corpus, labels.model, labels.probe, protocol,
-                                            fold, seed, layer, float(weight), layer_label])
-    results = pd.DataFrame(result_rows, columns=RESULT_COLUMNS)
-    prediction_table = pd.concat(predictions, ignore_index=True)
+    splits = [(fold, join_split(folder, table, fold))
+              for fold in sorted(int(fold) for fold in table["fold"].unique())]
+    if kind.input == "frames":
+        if train_fraction is not None:
+            raise SerlibError(f"train fractions are run on pooled probes; {probe!r} reads frames")
+        folds = _frame_fold_runs(kind, folder, splits, seed_list, config, progress)
+    else:
+        folds = []
+        for fold, split in splits:
+            inputs = ProbeInputs(folder, kind, resolve_device(config.device),
+                                 split.rows["train"] if standardize else None)
+            if train_fraction is None:  # every seed on the same train part: one batched pass where possible
+                histories = fit_seeds(kind, folder, split, group_ids, seed_list, config, inputs)
+            else:  # each seed on its own subsample of the train part
+                histories = [fit_groups(kind, folder, subsample_train(split, train_fraction, seed), group_ids,
+                                        seed, config, inputs) for seed in seed_list]
+            folds.append(FoldRuns(fold, split, dict(zip(seed_list, histories))))
+    run = probe_run_tables(labels, protocol, folds, layer_labels, folder.utterance_ids)
     if train_fraction is not None:
-        results["train_fraction"] = float(train_fraction)
-        prediction_table["train_fraction"] = float(train_fraction)
-    return ProbeRun(results, pd.DataFrame(weight_rows, columns=LAYER_WEIGHT_COLUMNS), prediction_table)
+        run.results["train_fraction"] = float(train_fraction)
+        run.predictions["train_fraction"] = float(train_fraction)
+    return run
 
 
 def run_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, probe: str = "linear",

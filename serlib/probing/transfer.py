@@ -26,8 +26,9 @@ from serlib.probing.summary import best_layer_by_dev
 from serlib.common.errors import SerlibError
 from serlib.probing.metrics import classification_metrics, seed_summary
 from serlib.probing.kinds import get_probe_kind
-from serlib.probing.train import (FeatureFolder, LabelledSplit, ProbeInputs, TrainingConfig, best_dev_epochs,
-                          fit_groups, join_split, load_feature_folder, resolve_device)
+from serlib.probing.histories import best_dev_epochs
+from serlib.probing.train import (FeatureFolder, LabelledSplit, ProbeInputs, TrainingConfig, fit_groups, join_split,
+                                  load_feature_folder, resolve_device)
 
 TRANSFER_COLUMNS = ["model", "probe", "train_corpus", "target_corpus", "test_corpus", "layer",
                     "layer_choice", "seed", "metric", "value", "n_shared_labels"]
