@@ -18,7 +18,10 @@ class ProbeKind:
 
     ``scope``: ``per_layer`` (one group per hidden state), ``all_layers`` (one group over all
     hidden states) or ``cumulative`` (one group per k = 1..L). ``input``: ``pooled`` features or
-    ``frames`` from the frame store.
+    ``frames`` from the frame store. ``trainer``: ``torch`` (a module of
+    :mod:`serlib.probing.probes` named ``module_name``, trained by :mod:`serlib.probing.train`)
+    or ``sklearn`` (fitted with scikit-learn by its own function, named in ``module_name`` as
+    ``module:function``; there is no torch module to build).
     """
 
     name: str
@@ -26,10 +29,14 @@ class ProbeKind:
     scope: str
     input: str
     module_name: str
+    trainer: str = "torch"
 
     @property
     def module_class(self) -> type:
         """The ``torch.nn.Module`` class of :mod:`serlib.probing.probes` (imports torch)."""
+        if self.trainer != "torch":
+            raise SerlibError(f"probe {self.name!r} is not a torch module: it is fitted with "
+                              f"{self.trainer} by {self.module_name}")
         from serlib.probing import probes
 
         return getattr(probes, self.module_name)
@@ -71,6 +78,23 @@ PROBE_KINDS: dict[str, ProbeKind] = {
         ProbeKind("cumulative", "the paper's CM_PROBING: softmax weights over hidden states 1..k "
                   "and a gain, then the paper's MLP head, for every k", "cumulative", "pooled",
                   "CumulativeSoftmaxProbe"),
+        ProbeKind("mlp-wide", "a wider MLP on mean-pooled features: Linear(D,512) -> ReLU -> "
+                  "Dropout(0.2) -> Linear(512,512) -> ReLU -> Dropout(0.2) -> Linear(512,C), one per "
+                  "hidden state (our addition: a third probe capacity)", "per_layer", "pooled",
+                  "WideMLPProbe"),
+        ProbeKind("aggregate-softmax-linear", "SUPERB-style softmax layer weights over all hidden "
+                  "states, then a strictly linear softmax regression", "all_layers", "pooled",
+                  "AggregateSoftmaxLinearProbe"),
+        ProbeKind("aggregate-softmax-wide", "SUPERB-style softmax layer weights over all hidden "
+                  "states, then the wide MLP of mlp-wide", "all_layers", "pooled",
+                  "AggregateSoftmaxWideProbe"),
+        ProbeKind("aggregate-hierconv", "Shih & Harwath's hierarchical convolution over the layer "
+                  "axis (floor(log3 S) Conv1d, kernel 5, stride 3, ReLU) on mean-pooled features, "
+                  "then the paper's MLP head", "all_layers", "pooled", "AggregateHierConvProbe"),
+        ProbeKind("aggregate-concat", "all hidden states of mean-pooled features concatenated "
+                  "(S x D), then L2-regularised multinomial logistic regression (scikit-learn), "
+                  "its C chosen on dev", "all_layers", "pooled",
+                  "serlib.probing.concat:train_concat_probe", trainer="sklearn"),
     )
 }
 

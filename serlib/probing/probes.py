@@ -23,6 +23,11 @@ Paper correspondence (arXiv 2308.08713, code v1.5):
 - :class:`AggregateDenseProbe` = ``DENSE`` (learned unnormalised layer weights, dense head),
 - :class:`AggregateSoftmaxProbe` = SUPERB-style softmax layer weights + the paper's MLP head,
 - :class:`CumulativeSoftmaxProbe` = ``CM_PROBING`` (softmax over layers 1..k, gain, MLP head).
+
+Beyond the paper (issue 19): :class:`WideMLPProbe` (two hidden layers of 512 with dropout, a third
+probe capacity), :class:`AggregateSoftmaxLinearProbe` and :class:`AggregateSoftmaxWideProbe`
+(softmax layer weights with the linear and the wide head), and :class:`AggregateHierConvProbe`
+(Shih & Harwath's hierarchical convolution over the layer axis, arXiv 2406.12209).
 """
 
 from __future__ import annotations
@@ -222,3 +227,242 @@ class CumulativeSoftmaxProbe(nn.Module):
         weights = self._normalised(self.layer_logits) * self.gain[:, None]
         return self.head(_mix_layers(pooled, weights))
 
+
+
+# --------------------------------------------------------------------------- capacity: a wider MLP
+
+WIDE_MLP_HIDDEN = 512
+WIDE_MLP_DROPOUT = 0.2
+#: Stream number of the dropout generators (the initialisation draws from the group's own seed).
+DROPOUT_STREAM = 1
+
+
+def _stream_seed(group_seed: int, stream: int) -> int:
+    """A seed for random stream ``stream`` of a group, unrelated to the group's init stream."""
+    return int(np.random.SeedSequence([int(group_seed), int(stream)]).generate_state(1)[0])
+
+
+class GroupDropout(nn.Module):
+    """Inverted dropout on ``[G, B, H]`` whose masks come from one generator per group.
+
+    Group ``g``'s masks are drawn (on the CPU, then moved to the input's device) from a
+    generator seeded with ``_stream_seed(group_seeds[g], DROPOUT_STREAM)``, so a group draws
+    the same masks alone as among other groups, on any device, and a run is reproducible.
+    Active only in training mode (``module.train()``); the identity in ``module.eval()``. One
+    instance may be applied several times per forward pass: each call draws the next masks.
+    """
+
+    def __init__(self, p: float, group_seeds: Sequence[int]) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must lie in [0, 1), not {p}")
+        self.p = float(p)
+        self.generators = [torch.Generator().manual_seed(_stream_seed(seed, DROPOUT_STREAM))
+                           for seed in group_seeds]
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return values
+        if values.shape[0] != len(self.generators):
+            raise ValueError(f"dropout built for {len(self.generators)} groups got {values.shape[0]}")
+        keep = torch.stack([torch.empty(values.shape[1:]).bernoulli_(1.0 - self.p, generator=generator)
+                            for generator in self.generators])
+        return values * keep.to(device=values.device, dtype=values.dtype) / (1.0 - self.p)
+
+
+class WideMLPProbe(nn.Module):
+    """A higher-capacity probe per group (``mlp-wide``, our addition): Linear(D, 512) -> ReLU ->
+    Dropout(p) -> Linear(512, 512) -> ReLU -> Dropout(p) -> Linear(512, C) on pooled features.
+
+    Beside ``softmax`` (strictly linear) and ``linear`` (the paper's one hidden layer of 128) it is
+    the third capacity of the per-layer probes. ``p`` = 0.2, a moderate rate for ~400 training
+    utterances; it is fixed, not tuned. Dropout masks: :class:`GroupDropout`. Parameters in
+    ``x @ w`` layout like :class:`PaperMLPProbe`: ``w1 [G, D, H]``, ``w2 [G, H, H]``,
+    ``w3 [G, H, C]``, biases ``[G, 1, *]``.
+    """
+
+    def __init__(self, input_dim: int, num_classes: int, group_seeds: Sequence[int],
+                 hidden_dim: int = WIDE_MLP_HIDDEN, dropout: float = WIDE_MLP_DROPOUT) -> None:
+        super().__init__()
+        generators = _generators(group_seeds)
+        self.w1 = _uniform_groups((input_dim, hidden_dim), input_dim, generators)
+        self.b1 = _uniform_groups((1, hidden_dim), input_dim, generators)
+        self.w2 = _uniform_groups((hidden_dim, hidden_dim), hidden_dim, generators)
+        self.b2 = _uniform_groups((1, hidden_dim), hidden_dim, generators)
+        self.w3 = _uniform_groups((hidden_dim, num_classes), hidden_dim, generators)
+        self.b3 = _uniform_groups((1, num_classes), hidden_dim, generators)
+        self.dropout = GroupDropout(dropout, group_seeds)
+
+    def forward(self, pooled: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``[G, B, D]`` pooled features -> ``[G, B, C]`` logits."""
+        hidden = self.dropout(torch.relu(torch.baddbmm(self.b1, pooled, self.w1)))
+        hidden = self.dropout(torch.relu(torch.baddbmm(self.b2, hidden, self.w2)))
+        return torch.baddbmm(self.b3, hidden, self.w3)
+
+
+# --------------------------------------------------------------------------- softmax layer weights, any head
+
+
+class _SoftmaxMixedHead(nn.Module):
+    """SUPERB's softmax-normalised layer weights (initialised equal) over all hidden states of
+    pooled features, then a per-group head on the weighted sum."""
+
+    def __init__(self, num_hidden_states: int, head: nn.Module, num_groups: int) -> None:
+        super().__init__()
+        self.layer_logits = nn.Parameter(torch.zeros(num_groups, num_hidden_states))
+        self.head = head
+
+    def layer_weights(self) -> torch.Tensor:
+        """``[G, S]`` softmax weights (each row sums to 1)."""
+        return torch.softmax(self.layer_logits.detach(), dim=-1)
+
+    def forward(self, pooled: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, S, D]`` pooled features -> ``[G, B, C]``."""
+        return self.head(_mix_layers(pooled, torch.softmax(self.layer_logits, dim=-1)))
+
+
+class AggregateSoftmaxLinearProbe(_SoftmaxMixedHead):
+    """``aggregate-softmax-linear``: softmax layer weights, then a strictly linear softmax
+    regression (:class:`SoftmaxLinearProbe`); the ``softmax`` capacity of the aggregation."""
+
+    def __init__(self, num_hidden_states: int, input_dim: int, num_classes: int,
+                 group_seeds: Sequence[int]) -> None:
+        super().__init__(num_hidden_states, SoftmaxLinearProbe(input_dim, num_classes, group_seeds),
+                         len(group_seeds))
+
+
+class AggregateSoftmaxWideProbe(_SoftmaxMixedHead):
+    """``aggregate-softmax-wide``: softmax layer weights, then :class:`WideMLPProbe`; the
+    ``mlp-wide`` capacity of the aggregation (``aggregate-softmax`` is the paper-MLP one)."""
+
+    def __init__(self, num_hidden_states: int, input_dim: int, num_classes: int,
+                 group_seeds: Sequence[int]) -> None:
+        super().__init__(num_hidden_states, WideMLPProbe(input_dim, num_classes, group_seeds),
+                         len(group_seeds))
+
+
+# --------------------------------------------------------------------------- hierarchical convolution
+
+HIERCONV_KERNEL = 5
+HIERCONV_STRIDE = 3
+
+
+def hierconv_depth(num_hidden_states: int, stride: int = HIERCONV_STRIDE) -> int:
+    """Number of convolutions over the layer axis: ``floor(log_stride(S))``, at least 1.
+
+    The authors' code computes ``floor(log(S) / log(stride))`` in floating point; this is the
+    same number in integer arithmetic (the largest n with ``stride**n <= S``), exact also where
+    S is a power of the stride. 1 for S = 3..8 (Whisper base: S = 7), 2 for S = 9..26 (base
+    and large wav2vec2/HuBERT: S = 13, 25). S = 2 would give 0; we use 1 convolution there.
+    """
+    if num_hidden_states < 1:
+        raise ValueError("hierarchical convolution needs at least one hidden state")
+    depth, reach = 0, stride
+    while reach <= num_hidden_states:
+        depth, reach = depth + 1, reach * stride
+    return max(1, depth)
+
+
+def hierconv_lengths(num_hidden_states: int, kernel_size: int = HIERCONV_KERNEL,
+                     stride: int = HIERCONV_STRIDE) -> list[int]:
+    """Length of the layer axis after each convolution (padding ``kernel_size // 2`` each side):
+    ``L' = floor((L + 2 * (k // 2) - k) / stride) + 1``; e.g. 13 -> [5, 2], 25 -> [9, 3], 7 -> [3]."""
+    lengths, length = [], num_hidden_states
+    for _ in range(hierconv_depth(num_hidden_states, stride)):
+        length = (length + 2 * (kernel_size // 2) - kernel_size) // stride + 1
+        lengths.append(length)
+    return lengths
+
+
+class AggregateHierConvProbe(nn.Module):
+    """All-layer aggregation by hierarchical convolution over the layer axis (Shih & Harwath,
+    "Interface Design for Self-Supervised Speech Models", Interspeech 2024, arXiv 2406.12209;
+    implemented after the design of the authors' public code, github.com/atosystem/SSL_Interface,
+    ``HierarchicalConvInterface``, written anew here with a group axis).
+
+    The interface, for every frame (or every pooled vector) on its own: the ``S`` hidden states
+    form a sequence of length S with D channels; ``n = floor(log_3 S)`` Conv1d layers run along
+    it, each with kernel 5, stride 3, zero padding 2 on each side and a ReLU after it (also after
+    the last). Every convolution keeps D channels except the last, which has ``D // S_n``, where
+    S_n is the layer-axis length it leaves; its output (channels x S_n, channel-major) is
+    flattened to a vector of ``(D // S_n) * S_n`` (about D) that the head reads. Lengths and
+    widths: S = 7 -> one conv, 3 positions, D=512 -> 170 x 3 = 510; S = 13 -> two convs, 5 then
+    2 positions, D=768 -> 384 x 2 = 768; S = 25 -> two convs, 9 then 3, D=1024 -> 341 x 3 = 1023.
+
+    As in the paper's code: kernel size 5, stride 3 (its defaults, used in its example for 13
+    layers), padding ``k // 2``, depth ``floor(log_stride(S))``, channel width D until the last
+    conv, ReLU after every conv, no normalisation of the hidden states (the code's ``normalize``
+    option defaults to off; serlib standardises features with the training rows instead), no
+    dropout, odd or even layer counts handled by the same zero padding and floor.
+    Ours: the group axis (one independent interface per group, grouped convolution); the
+    integer depth formula and at least one convolution when S = 2 (the code stops there);
+    a last width of at least 1 channel; the initialisation (PyTorch's Conv1d default bound
+    1/sqrt(D * k), drawn per group from its own generator); and the heads, which are the
+    Decoding-Emotions heads rather than the SUPERB downstream models the paper used:
+
+    - ``head="mlp"`` (kind ``aggregate-hierconv``, pooled ``[B, S, D]``): the paper's MLP
+      (:class:`PaperMLPProbe`, 128 hidden), the head of ``aggregate-softmax``, so the two
+      differ only in the interface (weighted sum vs hierarchical convolution);
+    - ``head="dense"`` (:class:`AggregateHierConvDenseProbe`, frames ``[B, T, S, D]`` +
+      ``[B, T]`` mask): the interface per frame, then :class:`DenseHead` (per-frame 1x1 convs,
+      mean over valid frames), as ``aggregate`` does after its weighted sum. Given pooled
+      features the dense head treats each as one frame. It trains with the autograd loop; no
+      probe kind names it yet, since ``train_probe`` sends every frame-level kind to the fused
+      frame grid (:mod:`serlib.probing.frame_grid`), which trains ``dense`` and ``aggregate``.
+
+    The head's groups are seeded with ``group_seed + 1`` (as :class:`AggregateDenseProbe`'s).
+    """
+
+    def __init__(self, num_hidden_states: int, input_dim: int, num_classes: int,
+                 group_seeds: Sequence[int], head: str = "mlp",
+                 kernel_size: int = HIERCONV_KERNEL, stride: int = HIERCONV_STRIDE) -> None:
+        super().__init__()
+        if head not in ("mlp", "dense"):
+            raise ValueError(f"head must be 'mlp' or 'dense', not {head!r}")
+        generators = _generators(group_seeds)
+        self.num_groups, self.kernel_size, self.stride = len(group_seeds), kernel_size, stride
+        self.head_kind = head
+        lengths = hierconv_lengths(num_hidden_states, kernel_size, stride)
+        channels = [input_dim] * len(lengths) + [max(1, input_dim // lengths[-1])]
+        self.conv_weights, self.conv_biases = nn.ParameterList(), nn.ParameterList()
+        for in_channels, out_channels in zip(channels[:-1], channels[1:]):
+            fan_in = in_channels * kernel_size
+            self.conv_weights.append(_uniform_groups((out_channels, in_channels, kernel_size), fan_in, generators))
+            self.conv_biases.append(_uniform_groups((out_channels,), fan_in, generators))
+        self.output_dim = channels[-1] * lengths[-1]
+        head_seeds = [seed + 1 for seed in group_seeds]
+        self.head = (PaperMLPProbe(self.output_dim, num_classes, head_seeds) if head == "mlp"
+                     else DenseHead(self.output_dim, num_classes, head_seeds))
+
+    @property
+    def depth(self) -> int:
+        """Number of convolutions over the layer axis."""
+        return len(self.conv_weights)
+
+    def interface(self, vectors: torch.Tensor) -> torch.Tensor:
+        """``[N, S, D]`` (hidden states of N frames or utterances) -> ``[G, N, D']`` per group."""
+        count = vectors.shape[0]
+        signal = vectors.transpose(1, 2).repeat(1, self.num_groups, 1)  # [N, G*D, S], group-major
+        for weight, bias in zip(self.conv_weights, self.conv_biases):
+            signal = torch.relu(nn.functional.conv1d(
+                signal, weight.reshape(-1, *weight.shape[2:]), bias.reshape(-1), stride=self.stride,
+                padding=self.kernel_size // 2, groups=self.num_groups))
+        return signal.reshape(count, self.num_groups, -1).transpose(0, 1)  # [G, N, channels * S_n]
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, S, D]`` pooled or (dense head) ``[B, T, S, D]`` frames + ``[B, T]`` mask -> ``[G, B, C]``."""
+        if features.dim() == 3:
+            return self.head(self.interface(features))
+        if self.head_kind != "dense":
+            raise ValueError("the MLP head reads pooled [B, S, D] features; frames need head='dense'")
+        batch, frames = features.shape[:2]
+        mixed = self.interface(features.reshape(batch * frames, *features.shape[2:]))
+        return self.head(mixed.reshape(self.num_groups, batch, frames, -1), mask)
+
+
+class AggregateHierConvDenseProbe(AggregateHierConvProbe):
+    """:class:`AggregateHierConvProbe` with the dense head, on frames (see there)."""
+
+    def __init__(self, num_hidden_states: int, input_dim: int, num_classes: int,
+                 group_seeds: Sequence[int]) -> None:
+        super().__init__(num_hidden_states, input_dim, num_classes, group_seeds, head="dense")
