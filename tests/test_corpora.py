@@ -35,10 +35,19 @@ def described(table: pd.DataFrame) -> list[tuple[str, str, str, str, str]]:
     return [tuple(row) for row in table[columns].itertuples(index=False)]
 
 
+def texts(table: pd.DataFrame) -> dict[str, str]:
+    """utterance_id -> text."""
+    return dict(zip(table["utterance_id"], table["text"]))
+
+
 def test_emodb(tmp_path):
-    root = make_tree(tmp_path, ["wav/16a05Tc.wav", "wav/03a01Fa.wav", "wav/08b02Wb.wav"])
+    root = make_tree(tmp_path, ["wav/16a05Tc.wav", "wav/03a01Fa.wav", "wav/08b02Wb.wav",
+                                "wav/09B10Nd.wav"])
     table = build_manifest("emodb", root)
     assert list(table.columns) == list(MANIFEST_COLUMNS)
+    assert texts(table) == {"wav/03a01Fa": "a01", "wav/08b02Wb": "b02", "wav/09B10Nd": "b10",
+                            "wav/16a05Tc": "a05"}
+    table = table[table["utterance_id"] != "wav/09B10Nd"]
     assert described(table) == [
         ("wav/03a01Fa", "emodb_03", "male", "happiness", "F"),
         ("wav/08b02Wb", "emodb_08", "female", "anger", "W"),
@@ -52,7 +61,9 @@ def test_emodb(tmp_path):
 
 def test_shemo_keeps_fear_and_gendered_speakers(tmp_path):
     root = make_tree(tmp_path, ["female/F01A01.wav", "male/M01N03.wav", "female/F03F02.wav"])
-    assert described(build_manifest("shemo", root)) == [
+    table = build_manifest("shemo", root)
+    assert list(table["text"]) == ["", "", ""]  # ShEMO's utterance number is not a sentence
+    assert described(table) == [
         ("female/F01A01", "shemo_F01", "female", "anger", "A"),
         ("female/F03F02", "shemo_F03", "female", "fear", "F"),
         ("male/M01N03", "shemo_M01", "male", "neutral", "N"),
@@ -69,8 +80,13 @@ def test_aesdd_folder_case_and_take_suffix(tmp_path):
 
 
 def test_emovo(tmp_path):
-    root = make_tree(tmp_path, ["f1/dis-f1-b1.wav", "m3/gio-m3-n5.wav", "m3/pau-m3-l2.wav"])
-    assert described(build_manifest("emovo", root)) == [
+    root = make_tree(tmp_path, ["f1/dis-f1-b1.wav", "m3/gio-m3-n5.wav", "m3/pau-m3-l2.wav",
+                                "m2/tri-m2-D2.wav"])
+    table = build_manifest("emovo", root)
+    assert texts(table) == {"f1/dis-f1-b1": "b1", "m2/tri-m2-D2": "d2", "m3/gio-m3-n5": "n5",
+                            "m3/pau-m3-l2": "l2"}
+    table = table[table["utterance_id"] != "m2/tri-m2-D2"]
+    assert described(table) == [
         ("f1/dis-f1-b1", "emovo_f1", "female", "disgust", "dis"),
         ("m3/gio-m3-n5", "emovo_m3", "male", "happiness", "gio"),
         ("m3/pau-m3-l2", "emovo_m3", "male", "fear", "pau"),
@@ -85,6 +101,7 @@ def test_cafe_accented_folders_in_nfc_and_nfd(tmp_path):
         "Neutre/12-N-1-6.wav",
     ])
     table = build_manifest("cafe", root)
+    assert list(table["text"]) == ["1", "3", "6"]
     assert described(table) == [
         ("Colère/Faible/01-C-1-1", "cafe_01", "", "anger", "C"),
         ("Dégoût/Fort/02-D-2-3", "cafe_02", "", "disgust", "D"),
@@ -110,6 +127,7 @@ def test_ravdess_keeps_audio_only_speech(tmp_path):
         ("Actor_01/03-01-05-01-01-01-01", "ravdess_01", "male", "anger", "05"),
         ("Actor_02/03-01-02-02-02-02-02", "ravdess_02", "female", "calm", "02"),
     ]
+    assert list(table["text"]) == ["01", "02"]  # the statement field
     assert sum(table.attrs["excluded"].values()) == 1
 
 
@@ -165,8 +183,12 @@ def test_iemocap_wav_without_label_line_is_reported(tmp_path):
 
 
 def test_cremad(tmp_path):
-    root = make_tree(tmp_path, ["AudioWAV/1001_DFA_ANG_XX.wav", "AudioWAV/1091_IEO_HAP_HI.wav"])
-    assert described(build_manifest("cremad", root)) == [
+    root = make_tree(tmp_path, ["AudioWAV/1001_DFA_ANG_XX.wav", "AudioWAV/1091_IEO_HAP_HI.wav",
+                                "AudioWAV/1092_tai_SAD_LO.wav"])
+    table = build_manifest("cremad", root)
+    assert list(table["text"]) == ["DFA", "IEO", "TAI"]
+    table = table[table["utterance_id"] != "AudioWAV/1092_tai_SAD_LO"]
+    assert described(table) == [
         ("AudioWAV/1001_DFA_ANG_XX", "cremad_1001", "", "anger", "ANG"),
         ("AudioWAV/1091_IEO_HAP_HI", "cremad_1091", "", "happiness", "HAP"),
     ]
@@ -187,7 +209,28 @@ def test_user_csv_resolves_relative_paths_and_aliases(tmp_path):
         ("other/two", "csv_s2", "", "anger", "anger"),
     ]
     assert list(table["language"]) == ["en", "fr"]
+    assert list(table["text"]) == ["", ""]  # no text column
     assert table.iloc[0]["path"] == str(tmp_path / "clips/one.wav")
+
+
+def test_user_csv_optional_text_column(tmp_path):
+    write_wav(tmp_path / "clips/one.wav")
+    write_wav(tmp_path / "clips/two.wav")
+    listing = tmp_path / "corpus.csv"
+    listing.write_text("path,speaker,label,language,text\n"
+                       "clips/one.wav,s1,anger,en, s07 \n"
+                       "clips/two.wav,s2,anger,en,\n")
+    assert texts(build_manifest("csv", listing)) == {"clips/one": "s07", "clips/two": ""}
+
+
+def test_synthetic_text_is_language_and_sentence(tmp_path):
+    root = make_tree(tmp_path, ["de/de_m1/de_m1_anger_02.wav", "fr/fr_f2/fr_f2_sadness_02.wav",
+                                "fr/fr_f2/fr_f2_sadness_03.wav"])
+    (root / "VERSION.json").write_text("{}")
+    table = build_manifest("synthetic", root)
+    assert texts(table) == {"de/de_m1/de_m1_anger_02": "de_02",
+                            "fr/fr_f2/fr_f2_sadness_02": "fr_02",
+                            "fr/fr_f2/fr_f2_sadness_03": "fr_03"}
 
 
 def test_user_csv_missing_columns(tmp_path):
@@ -257,6 +300,24 @@ def test_manifest_round_trip(tmp_path):
     pd.testing.assert_frame_equal(read_manifest(path), table, check_dtype=False)
 
 
+def test_manifest_text_codes_stay_text(tmp_path):
+    root = make_tree(tmp_path / "corpus", ["Actor_01/03-01-05-01-01-01-01.wav",
+                                           "Actor_01/03-01-05-01-02-01-01.wav"])
+    path = write_manifest(build_manifest("ravdess", root), tmp_path / "ravdess.csv")
+    assert list(read_manifest(path)["text"]) == ["01", "02"]  # not the numbers 1 and 2
+
+
+def test_manifest_without_text_column_reads_and_writes_with_empty_text(tmp_path):
+    root = make_tree(tmp_path / "corpus", ["wav/03a01Fa.wav", "wav/08b02Wb.wav"])
+    table = build_manifest("emodb", root).drop(columns="text")
+    old = tmp_path / "old.csv"
+    table.to_csv(old, index=False)  # a manifest written before the text column existed
+    assert list(read_manifest(old)["text"]) == ["", ""]
+    written = write_manifest(table, tmp_path / "new.csv")
+    assert list(read_manifest(written)["text"]) == ["", ""]
+    assert written.read_text().splitlines()[0].endswith(",text")
+
+
 @pytest.mark.real
 def test_real_emodb(shared_dir):
     table = build_manifest("emodb", shared_dir / "data/emodb-2s")
@@ -269,3 +330,6 @@ def test_real_emodb(shared_dir):
         "sadness": 62, "disgust": 46}
     assert set(table["sample_rate"]) == {22050}
     assert table["duration_s"].tolist() == [2.0] * 535
+    assert table["text"].value_counts().sort_index().to_dict() == {
+        "a01": 49, "a02": 60, "a04": 51, "a05": 62, "a07": 55,
+        "b01": 51, "b02": 51, "b03": 52, "b09": 52, "b10": 52}

@@ -91,6 +91,46 @@ def _draw_weights(outcome: Outcomes, draws: int, cluster: str, seed: int) -> tup
     return cluster_counts[:, codes].T.astype(float), seed_counts.T.astype(float)
 
 
+def bootstrap_weights(outcome: Outcomes, draws: int = BOOTSTRAP_DRAWS, cluster: str = "speaker",
+                      seed: int = BOOTSTRAP_SEED,
+                      strata: Sequence | np.ndarray | pd.Series | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The bootstrap draws as weights: ``[N, B]`` of the observations and ``[S, B]`` of the seeds.
+
+    Without ``strata`` these are exactly the draws :func:`accuracy_interval` makes (same
+    ``seed``, same draws), for statistics other than accuracy (e.g. a calibration error). With
+    ``strata`` (one value per observation, e.g. the speaker's sex) clusters are resampled within
+    each stratum, so every draw keeps each stratum's number of clusters; seeds are resampled
+    once per draw for all strata together. A cluster must lie in one stratum."""
+    if strata is None:
+        return _draw_weights(outcome, draws, cluster, seed)
+    strata = np.asarray(strata, dtype=object)
+    if strata.shape != (len(outcome.observations),):
+        raise ValueError(f"strata gives {strata.shape[0] if strata.ndim else 0} values for "
+                         f"{len(outcome.observations)} observations")
+    generator = np.random.default_rng(seed)
+    units = (outcome.observations["speaker"].to_numpy() if cluster == "speaker"
+             else np.arange(len(outcome.observations)))
+    codes, uniques = pd.factorize(units)
+    stratum_of_cluster = pd.Series(strata).groupby(codes).nunique()
+    if (stratum_of_cluster > 1).any():
+        raise ValueError("a cluster lies in more than one stratum; strata must follow clusters")
+    first_stratum = pd.Series(strata).groupby(codes).first().to_numpy()
+    cluster_counts = np.zeros((draws, len(uniques)), dtype=np.int64)
+    for stratum in pd.unique(first_stratum):
+        members = np.flatnonzero(first_stratum == stratum)
+        cluster_counts[:, members] = generator.multinomial(
+            len(members), np.full(len(members), 1 / len(members)), size=draws)
+    seed_counts = generator.multinomial(len(outcome.seeds), np.full(len(outcome.seeds), 1 / len(outcome.seeds)),
+                                        size=draws)
+    return cluster_counts[:, codes].T.astype(float), seed_counts.T.astype(float)
+
+
+def bootstrap_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The central ``confidence`` interval of bootstrap draws, as every interval of the report
+    is taken (NaN draws left out; see :func:`_interval`)."""
+    return _interval(values, confidence)
+
+
 def _bootstrap_accuracies(outcome: Outcomes, weights: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     observation_weights, seed_weights = weights
     per_observation = outcome.correct.astype(float) @ seed_weights / seed_weights.sum(axis=0)

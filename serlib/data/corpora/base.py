@@ -12,9 +12,9 @@ Every corpus module in ``serlib/data/corpora/`` defines one module-level object:
 
 ``list_files(root)`` reads the corpus in its own published layout and returns a
 :class:`Listing`: one :class:`CorpusFile` per audio file whose name follows the corpus's
-naming scheme (audio path, corpus-local speaker, gender, label code), plus the audio files
-whose names do not (``nonconforming``) and counts of files the corpus's protocol leaves out
-on purpose (``excluded``). It does not open the audio and does not judge label codes:
+naming scheme (audio path, corpus-local speaker, gender, label code, and the sentence where
+the name encodes it), plus the audio files whose names do not (``nonconforming``) and counts
+of files the corpus's protocol leaves out on purpose (``excluded``). It does not open the audio and does not judge label codes:
 :func:`serlib.data.corpora.manifest.build_manifest` does both, so the checks live in one place.
 """
 
@@ -48,6 +48,8 @@ class CorpusFile:
     ``speaker`` is the corpus-local id (e.g. ``"03"``); the manifest prefixes it with the
     corpus name. ``gender`` is ``"female"``, ``"male"`` or ``""`` when not encoded.
     ``language`` overrides the corpus language for this file (used by the generic CSV corpus).
+    ``text`` is the corpus-local id of the sentence spoken (e.g. EmoDB's ``"a01"``): files with
+    the same ``text`` read the same words; ``""`` where the corpus does not say.
     """
 
     audio_path: Path
@@ -55,6 +57,7 @@ class CorpusFile:
     gender: str
     label_code: str
     language: str = ""
+    text: str = ""
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Emotion folders Colère Dégoût Joie Neutre Peur Surprise Tristesse, each (except Neutre) with
 intensity subfolders Faible and Fort; file names ``01-C-1-1.wav``: actor, emotion letter
-(C D J N P S T), intensity (1 faible, 2 fort), sentence.
+(C D J N P S T), intensity (1 faible, 2 fort), sentence (one digit; the manifest's ``text``).
 
 The emotion and the intensity are read from the *file name*. The folders are checked only as
 far as they can be recognised: archives unpack their accented names differently (UTF-8 NFC,
@@ -107,7 +107,7 @@ def _folders_agree(root: Path, corpus_file: CorpusFile) -> bool:
 
 
 def _describe(path: Path, match: re.Match[str]) -> CorpusFile:
-    return CorpusFile(path, match["actor"], "", match["emotion"].upper())
+    return CorpusFile(path, match["actor"], "", match["emotion"].upper(), text=match["sentence"])
 
 
 CORPUS = Corpus(

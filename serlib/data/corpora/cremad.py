@@ -1,6 +1,7 @@
 """CREMA-D, English (not in the paper): ``AudioWAV/1001_DFA_ANG_XX.wav``.
 
-Actor id (4 digits), sentence code (3 letters), emotion (ANG DIS FEA HAP NEU SAD),
+Actor id (4 digits), sentence code (3 letters, 12 sentences, e.g. DFA "Don't forget a jacket";
+the manifest's ``text``, in upper case), emotion (ANG DIS FEA HAP NEU SAD),
 intensity (LO MD HI XX). Genders are listed in a separate demographics file, not in the file
 names, so the manifest leaves them empty.
 """
@@ -24,7 +25,8 @@ def list_files(root: Path) -> Listing:
 
 
 def _describe(path: Path, match: re.Match[str]) -> CorpusFile:
-    return CorpusFile(path, match["actor"], "", match["emotion"].upper())
+    return CorpusFile(path, match["actor"], "", match["emotion"].upper(),
+                      text=match["sentence"].upper())
 
 
 CORPUS = Corpus(

@@ -1,7 +1,8 @@
 """EmoDB (Berlin Database of Emotional Speech), German: ``wav/SSTTTEV.wav``.
 
 Speaker (2 digits), text (3 characters), emotion letter, version letter, e.g.
-``wav/03a01Fa.wav``. Speaker genders follow the corpus documentation.
+``wav/03a01Fa.wav``. Speaker genders follow the corpus documentation. The text code (10
+sentences, ``a01`` ... ``b10``) is the manifest's ``text``, in lower case.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def list_files(root: Path) -> Listing:
 
 def _describe(path: Path, match: re.Match[str]) -> CorpusFile:
     speaker = match["speaker"]
-    return CorpusFile(path, speaker, SPEAKER_GENDERS.get(speaker, ""), match["emotion"].upper())
+    return CorpusFile(path, speaker, SPEAKER_GENDERS.get(speaker, ""), match["emotion"].upper(),
+                      text=match["text"].lower())
 
 
 CORPUS = Corpus(

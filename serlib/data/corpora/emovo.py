@@ -1,7 +1,8 @@
 """EMOVO, Italian: one folder per actor (f1 f2 f3 m1 m2 m3).
 
 File names ``dis-f1-b1.wav``: emotion (dis disgust, gio joy, neu neutral, pau fear,
-rab anger, sor surprise, tri sadness), actor, sentence. The actor's letter gives the gender.
+rab anger, sor surprise, tri sadness), actor, sentence (the manifest's ``text``, in lower
+case, e.g. ``b1``). The actor's letter gives the gender.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def list_files(root: Path) -> Listing:
 
 def _describe(path: Path, match: re.Match[str]) -> CorpusFile:
     gender = GENDERS[match["gender"].lower()]
-    return CorpusFile(path, match["actor"].lower(), gender, match["emotion"].lower())
+    return CorpusFile(path, match["actor"].lower(), gender, match["emotion"].lower(),
+                      text=match["sentence"].lower())
 
 
 CORPUS = Corpus(

@@ -32,7 +32,11 @@ MANIFEST_COLUMNS = (
     "label_code",
     "duration_s",
     "sample_rate",
+    "text",
 )
+#: Columns a manifest may lack (one written before they existed, or a hand-made table): they are
+#: filled with these values when it is written or read.
+OPTIONAL_COLUMNS = {"text": ""}
 EXAMPLES_SHOWN = 5
 
 logger = logging.getLogger(__name__)
@@ -104,6 +108,7 @@ def write_manifest(table: pd.DataFrame, path: str | Path) -> Path:
     (:func:`serlib.common.locks.folder_lock`, so two runs never write it at once); return its
     path."""
     path = Path(path)
+    table = _with_optional_columns(table)
     missing = [column for column in MANIFEST_COLUMNS if column not in table.columns]
     if missing:
         raise ValueError(f"manifest table lacks columns {missing}")
@@ -125,11 +130,19 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
         raise SerlibError(f"cannot read manifest {path} ({error}); rebuild it with "
                           "'serlib manifest'") from None
+    table = _with_optional_columns(table)
     missing = [column for column in MANIFEST_COLUMNS if column not in table.columns]
     if missing:
         raise SerlibError(f"manifest {path} lacks the column(s) {', '.join(missing)}; "
                           "rebuild it with 'serlib manifest'")
     return table
+
+
+def _with_optional_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every column of :data:`OPTIONAL_COLUMNS` it lacks, at its default value."""
+    absent = {column: value for column, value in OPTIONAL_COLUMNS.items()
+              if column not in table.columns}
+    return table.assign(**absent) if absent else table
 
 
 def _check_nonconforming(corpus: Corpus, root: Path, listing: Listing, strict: bool) -> None:
@@ -184,6 +197,7 @@ def _manifest_row(corpus: Corpus, base: Path, corpus_file: CorpusFile) -> dict[s
         "label_code": corpus_file.label_code,
         "duration_s": duration_s,
         "sample_rate": sample_rate,
+        "text": corpus_file.text,
     }
 
 

@@ -2,7 +2,8 @@
 
 Seven two-digit fields: modality (03 audio-only), vocal channel (01 speech), emotion
 (01 neutral 02 calm 03 happy 04 sad 05 angry 06 fearful 07 disgust 08 surprised),
-intensity, statement, repetition, actor (odd male, even female). Only audio-only speech
+intensity, statement (01 "Kids are talking by the door", 02 "Dogs are sitting by the door";
+the manifest's ``text``), repetition, actor (odd male, even female). Only audio-only speech
 recordings belong to the study; song or video files found in the tree are counted as
 excluded, not errors.
 """
@@ -35,7 +36,7 @@ def _describe(path: Path, match: re.Match[str]) -> CorpusFile | str:
         return "not an audio-only speech recording (modality 03, vocal channel 01)"
     actor = match["actor"]
     gender = "male" if int(actor) % 2 == 1 else "female"
-    return CorpusFile(path, actor, gender, match["emotion"])
+    return CorpusFile(path, actor, gender, match["emotion"], text=match["statement"])
 
 
 CORPUS = Corpus(

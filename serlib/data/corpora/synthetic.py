@@ -10,6 +10,8 @@ a rule-made signal can be found. Layout (generate it with ``serlib synth ROOT``)
 The language comes from the folder (one row each, so the corpus can be split by language),
 the speaker from the sub-folder (``<language>_<variant>``; the variant's first letter gives the
 gender: ``m`` male, ``f`` female) and the emotion from the file name, already a canonical label.
+The text is the language and the sentence number of the file name (``de_02``): the sentences of
+one number are translations of each other, not the same words, so each language's are their own.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def list_files(root: Path) -> Listing:
                 gender=GENDERS[match["variant"][0]],
                 label_code=match["emotion"],
                 language=match["language"],
+                text=f"{match['language']}_{match['sentence']}",
             )
         )
     return listing

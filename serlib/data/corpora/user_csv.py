@@ -1,7 +1,9 @@
 """A user's own corpus described by a CSV file (the ``csv`` corpus; ROOT is the CSV file).
 
 Required columns: ``path`` (absolute, or relative to the CSV's folder), ``speaker``,
-``label`` and ``language`` (ISO 639-1). Optional: ``gender`` (``female``, ``male`` or empty).
+``label`` and ``language`` (ISO 639-1). Optional: ``gender`` (``female``, ``male`` or empty)
+and ``text`` (an id of the sentence spoken, e.g. ``s07``: rows with the same id read the same
+words; it becomes the manifest's ``text``).
 ``label`` is a canonical label (anger, boredom, calm, disgust, fear, happiness, neutral,
 sadness, surprise) or one of the common aliases in :data:`LABEL_ALIASES` (``happy``,
 ``angry``, ``neu``, ...); the manifest keeps what was written as ``label_code``.
@@ -42,7 +44,8 @@ def list_files(csv_path: Path) -> Listing:
     missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
     if missing:
         raise SerlibError(f"corpus CSV {csv_path} lacks the column(s) {', '.join(missing)}; "
-                          f"it needs {', '.join(REQUIRED_COLUMNS)} (and optionally gender)")
+                          f"it needs {', '.join(REQUIRED_COLUMNS)} (and optionally gender, "
+                          "text)")
     base = csv_path.resolve().parent
     listing = Listing()
     for row_number, row in enumerate(table.to_dict("records"), start=2):
@@ -60,6 +63,7 @@ def list_files(csv_path: Path) -> Listing:
             gender=gender,
             label_code=row["label"].strip().lower(),
             language=row["language"].strip().lower(),
+            text=row.get("text", "").strip(),
         ))
     return listing
 
@@ -68,7 +72,7 @@ CORPUS = Corpus(
     name="csv",
     language="",
     label_codes={**{label: label for label in CANONICAL_LABELS}, **LABEL_ALIASES},
-    layout="a CSV file with columns path, speaker, label, language (and optionally gender), "
+    layout="a CSV file with columns path, speaker, label, language (and optionally gender, text), "
     "e.g. path=audio/clip1.wav,speaker=s1,label=anger,language=en",
     list_files=list_files,
 )
