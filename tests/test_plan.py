@@ -93,7 +93,7 @@ def test_a_models_corpora_load_it_once_and_notebook_02_compares_plan_and_runs(tm
     real_load = models.load_model
     monkeypatch.setattr(models, "load_model", lambda *args: loads.append(args) or real_load(*args))
     runs = study.extract_all(config, prepared, progress=False)
-    assert len(loads) == 1 and study.extraction.LAST_MODEL.loaded is None  # let go at the end
+    assert len(loads) == 1 and study.stores.LAST_MODEL.loaded is None  # let go at the end
     assert runs["computed"].tolist() == [2, 2] and (runs["device"] == "cpu").all()
     assert runs.loc[0, "load_s"] > 0 and runs.loc[1, "load_s"] < runs.loc[0, "load_s"]
     comparison = study.planned_vs_measured(config, runs)

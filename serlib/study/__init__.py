@@ -26,13 +26,15 @@ inside the stage functions that need them.
 
 from serlib.study.analyses import layer_selection, layered_models, learning_curves, protocol_gap, with_protocol
 from serlib.study.config import CorpusSpec, ModelSpec, StudyConfig, load_config, load_study
-from serlib.study.extraction import extract_all, extract_one, feature_folder, finished_index
+from serlib.study.extraction import extract_all, extract_one
+from serlib.study.stores import feature_folder, finished_index
 from serlib.study.checks import model_location, preflight
 from serlib.study.plan import planned_vs_measured
 from serlib.study.prepare import (SYNTHETIC, PreparedCorpus, all_manifests, corpus_summary, label_counts,
                                   prepare_corpora, prepare_corpus)
-from serlib.study.probe_runs import (PROBE_SETTINGS, majority_levels, probe_all, probe_applies, probe_label,
-                                     probe_run, probe_settings, probes_run_under)
+from serlib.study.frame_runs import frame_probes, frame_stage_records
+from serlib.study.probe_cache import PROBE_SETTINGS, probe_applies, probe_label, probe_settings, probes_run_under
+from serlib.study.probe_runs import majority_levels, probe_all, probe_run
 from serlib.study.reporting import (aggregation_comparison_table, control_pairs, controls_table,
                                     layer_interval_table, layer_vs_last_table, protocol_configs,
                                     relative_to_results, write_findings)
@@ -46,7 +48,7 @@ __all__ = [
     "relative_to_results", "write_findings",
     "PROBE_SETTINGS", "SYNTHETIC", "CorpusSpec", "ModelSpec", "PreparedCorpus", "StudyConfig",
     "all_manifests", "cached_tables", "corpus_summary", "extract_all", "extract_one",
-    "feature_folder", "finished_index", "label_counts", "layer_selection", "layered_models",
+    "feature_folder", "finished_index", "frame_probes", "frame_stage_records", "label_counts", "layer_selection", "layered_models",
     "learning_curves", "load_config", "load_study", "majority_levels", "model_location",
     "planned_vs_measured", "preflight", "prepare_corpora", "prepare_corpus", "probe_all", "probe_applies", "probe_label",
     "probe_run", "probe_settings", "protocol_gap", "read_probe_table", "split_name", "table_path",

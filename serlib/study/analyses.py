@@ -8,7 +8,7 @@ import pandas as pd
 
 from serlib.common.files import write_csv_atomically
 from serlib.study.config import ModelSpec, StudyConfig
-from serlib.study.extraction import feature_folder
+from serlib.study.stores import feature_folder
 from serlib.study.prepare import PreparedCorpus
 from serlib.study.probe_runs import probe_run
 from serlib.study.tables import table_path

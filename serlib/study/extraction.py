@@ -2,53 +2,14 @@
 
 from __future__ import annotations
 
-import gc
-from pathlib import Path
-
 import pandas as pd
 
-from serlib.common.errors import SerlibError
 from serlib.common.memory import PeakMemory
 from serlib.study.config import ModelSpec, StudyConfig
 from serlib.study.execution import JobSpec, run_jobs
+from serlib.study.frame_runs import frame_probes, wants_frames_in_memory
 from serlib.study.prepare import PreparedCorpus
-
-
-def feature_folder(config: StudyConfig, model: ModelSpec, corpus_id: str) -> Path:
-    """Where the feature store of ``model`` on ``corpus_id`` lives."""
-    from serlib.features.store import store_folder
-
-    return store_folder(config.feature_dir, model.model_id, corpus_id)
-
-
-class LastModel:
-    """A model loader that keeps the model it loaded last.
-
-    The runs of one model over the profile's corpora come in a row, so the model is loaded
-    once for all of them (a large random-init model takes seconds to build, a pretrained one to
-    read). Only one model is held at a time; :meth:`clear` lets it go.
-    """
-
-    def __init__(self):
-        self.key: tuple[str, str] | None = None
-        self.loaded = None
-
-    def __call__(self, name: str, device):
-        from serlib.features.models import load_model
-
-        if self.key != (name, str(device)):
-            self.clear()
-            self.loaded = load_model(name, device)
-            self.key = (name, str(device))
-        return self.loaded
-
-    def clear(self) -> None:
-        self.key, self.loaded = None, None
-        gc.collect()
-
-
-#: The loader of this process's extraction runs (each SLURM job is its own process).
-LAST_MODEL = LastModel()
+from serlib.study.stores import LAST_MODEL, engine_settings
 
 
 def extract_one(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus,
@@ -57,14 +18,23 @@ def extract_one(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus,
     import torch
 
     from serlib.features.extract import extract_features, resolve_device
+    from serlib.features.frames import FrameCollector
 
     device = resolve_device(settings.get("device", "auto")).type
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    collector = None
+    if wants_frames_in_memory(config, model, corpus):  # the frame-level probes train on this run's frames
+        collector = FrameCollector(len(corpus.manifest()), device=device)
     with PeakMemory() as memory:
         result = extract_features(model.source, corpus.manifest_path, config.feature_dir,
                                   corpus_name=corpus.corpus_id, model_label=model.model_id,
-                                  progress=progress, loader=LAST_MODEL, **settings)
+                                  progress=progress, loader=LAST_MODEL, frame_sink=collector, **settings)
+        frame_seconds = 0.0
+        if collector is not None:
+            ids = corpus.manifest()["utterance_id"].tolist()
+            record = frame_probes(config, model, corpus, bank=collector.bank(ids), progress=progress)
+            frame_seconds = record["seconds"] if record else 0.0
     return {"model": model.model_id, "corpus": corpus.corpus_id,
             "utterances": result.num_utterances, "computed": result.num_computed,
             "cache_hit": result.cache_hit, "audio_s": round(result.audio_seconds, 1),
@@ -73,6 +43,8 @@ def extract_one(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus,
             "audio_s_per_s": round(result.throughput, 1),
             # the process's peak resident memory during this run (model, batches, store writes)
             "peak_rss_gb": round(memory.peak_bytes / 2**30, 2), "device": device,
+            # frame-level probes trained on this run's frames, held in memory (see frame_runs)
+            "frame_probes_s": round(frame_seconds, 1),
             **({"peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
                if device == "cuda" else {})}
 
@@ -85,7 +57,7 @@ def extract_all(config: StudyConfig, prepared: list[PreparedCorpus], device: str
     resumes where it stopped. Jobs run where the profile's ``execution:`` section says
     (in-process by default, or a SLURM job array through submitit).
     """
-    settings = dict(config.extraction)
+    settings = engine_settings(config)
     if device is not None:
         settings["device"] = device
     jobs = [JobSpec(f"extract {model.model_id} x {corpus.corpus_id}", extract_one,
@@ -95,15 +67,3 @@ def extract_all(config: StudyConfig, prepared: list[PreparedCorpus], device: str
         return pd.DataFrame(run_jobs(jobs, config.execution, config.work_dir / "jobs"))
     finally:
         LAST_MODEL.clear()
-
-
-def finished_index(config: StudyConfig, model: ModelSpec, corpus_id: str) -> dict:
-    """The ``index.json`` of a finished feature store; a clear error when there is none."""
-    from serlib.features.store import read_complete_index
-
-    features = feature_folder(config, model, corpus_id)
-    index = read_complete_index(features)
-    if index is None:
-        raise SerlibError(f"no finished features in {features}; run notebook 02 "
-                          f"(or `serlib extract`) for {model.model_id} on {corpus_id} first")
-    return index

@@ -33,7 +33,7 @@ import pandas as pd
 from serlib.features.cost import WHISPER_WINDOW_SECONDS, Architecture, architecture_of
 from serlib.features.registry import DEFAULT_BATCH_SECONDS, SAMPLE_RATE
 from serlib.study.config import StudyConfig
-from serlib.study.extraction import feature_folder
+from serlib.study.stores import feature_folder
 
 MEASUREMENTS_FILE = "measured_throughput.json"
 #: A profile whose fresh extraction is planned to take longer than this prints its plan in run_all.
@@ -324,3 +324,22 @@ def planned_extraction_seconds(config: StudyConfig) -> float | None:
     plan = plan_study(config)
     column = f"extract_{device}_s"
     return float(plan[column].sum()) if column in plan and plan[column].notna().any() else None
+
+
+def extraction_seconds_of(config: StudyConfig, model, corpus_id: str, device: str) -> float:
+    """The planned seconds of one model run over one corpus on ``device`` (``cpu`` or ``cuda``),
+    without frame writes: what rerunning the model costs the frame-level stage."""
+    architecture = architecture_of(model.source)
+    if architecture is None:
+        return float("inf")
+    measured = load_measurements()["extraction"]["cuda" if device.startswith("cuda") else "cpu"]
+    size = corpus_size(config, corpus_id)
+    return extraction_seconds(architecture, size.mean_seconds, size.utterances, measured,
+                              config.extraction.get("whisper_window", "full"), device.split(":")[0])
+
+
+def frames_disk_rate(device: str) -> float:
+    """Bytes per second at which a spill file is written (the measured frame-store write rate of
+    that kind of machine, ``frames_write_mb_per_s``; 200 MB/s where none was measured)."""
+    measured = load_measurements()["extraction"]["cuda" if device.startswith("cuda") else "cpu"]
+    return float(measured.get("frames_write_mb_per_s", 200.0)) * 1e6

@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pandas as pd
 
+from serlib.common.errors import SerlibError
 from serlib.common.files import write_csv_atomically
 from serlib.probing.columns import LAYER_WEIGHT_COLUMNS, RESULT_COLUMNS
 from serlib.study.config import ModelSpec, StudyConfig
 from serlib.study.execution import JobSpec, run_jobs
-from serlib.study.extraction import feature_folder, finished_index
+from serlib.study.frame_runs import frame_probes
+from serlib.study.stores import feature_folder
 from serlib.study.prepare import PreparedCorpus
-from serlib.study.tables import cached_tables, predictions_path, split_name, table_path
-
-
-PROBE_SETTINGS = ("seeds", "epochs", "batch_size", "learning_rate", "standardize")
-
-
-def probe_settings(config: StudyConfig, probe: str, overrides: dict | None = None) -> dict:
-    """The paper's defaults, then the profile's ``probes`` settings, then the profile's
-    ``probes.per_probe.<probe>`` settings, then the caller's (notebook parameters)."""
-    settings = {"seeds": 5, "epochs": 30, "batch_size": 32, "learning_rate": 1e-3,
-                "standardize": False}
-    settings.update({k: v for k, v in config.probes.items() if k in PROBE_SETTINGS})
-    per_probe = (config.probes.get("per_probe") or {}).get(probe) or {}
-    settings.update({k: v for k, v in per_probe.items() if k in PROBE_SETTINGS})
-    settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return settings
-
-
-def probe_label(config: StudyConfig, probe: str, **overrides) -> str:
-    """The name a probe's results carry: the probe's own name with the profile's input
-    scaling, ``<probe>-raw`` or ``<probe>-standardized`` when a run departs from it."""
-    standardize = probe_settings(config, probe, overrides)["standardize"]
-    if standardize == probe_settings(config, probe, {})["standardize"]:
-        return probe
-    return f"{probe}-standardized" if standardize else f"{probe}-raw"
+from serlib.study.probe_cache import labelled_tables, probe_applies, probe_entry, probe_label
+from serlib.study.tables import predictions_path, table_path
 
 
 def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, probe: str,
@@ -46,51 +23,25 @@ def probe_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, pro
 
     The cache is keyed by the feature store's key, the split file's content, the probe's
     settings and the training code's version; any change retrains. Files are written atomically.
+    Frame-level probes are trained by :func:`serlib.study.frame_runs.frame_probes`, every
+    frame-level probe and protocol of the model x corpus at once on frames held in memory.
     """
-    from serlib.features.store import cache_key, model_slug
-    from serlib.probing.train import TRAINING_CODE_VERSION, train_probe
+    from serlib.probing.kinds import get_probe_kind
+    from serlib.probing.train import train_probe
 
-    settings = probe_settings(config, probe, overrides)
-    split_file = corpus.split_file(config.split_protocol)
-    index = finished_index(config, model, corpus.corpus_id)
-    key = cache_key({"features": index["cache_key"], "probe": probe, **settings,
-                     "training_code_version": TRAINING_CODE_VERSION,
-                     "split_sha256": hashlib.sha256(split_file.read_bytes()).hexdigest()})
-    label = probe_label(config, probe, **overrides)
-    stem = f"{label}.{split_name(config)}"
-    if settings.get("train_fraction") is not None:
-        stem += f".train{settings['train_fraction']:g}"
+    entry = probe_entry(config, model, corpus, probe, **overrides)
+    if get_probe_kind(probe).input == "frames" and not entry.is_cached():
+        frame_probes(config, model, corpus, overrides=overrides)
 
     def train() -> list[pd.DataFrame]:
-        run = train_probe(feature_folder(config, model, corpus.corpus_id), split_file,
+        if get_probe_kind(probe).input == "frames":
+            raise SerlibError(f"the frame-level stage did not write {entry.cache / entry.stem}; rerun")
+        run = train_probe(feature_folder(config, model, corpus.corpus_id), entry.split_file,
                           probe=probe, corpus=corpus.corpus_id, model=model.model_id,
-                          language=corpus.language, protocol=config.split_protocol, **settings)
-        for table in (run.results, run.layer_weights, run.predictions):
-            table["probe"] = label
-        return [run.results, run.layer_weights, run.predictions]
+                          language=corpus.language, protocol=config.split_protocol, **entry.settings)
+        return labelled_tables(run, entry.label)
 
-    cache = config.work_dir / "probes" / model_slug(model.model_id) / corpus.corpus_id
-    results, weights, predictions = cached_tables(
-        cache, stem, key, train, names=(".csv", ".weights.csv", ".predictions.csv.gz"),
-        record=settings, dtypes={"layer": str, "utterance_id": str, "speaker": str, "label": str,
-                                 "predicted": str})
-    results["layer"] = results["layer"].astype(str)
-    return results, weights, predictions
-
-
-def probe_applies(config: StudyConfig, model: ModelSpec, corpus_id: str, probe: str) -> bool:
-    """Whether ``probe`` can run on the store of ``model`` x ``corpus_id``: frame-level probes
-    need kept frames, probes that combine hidden states need more than one (the acoustic
-    baselines have no frames and a single "hidden state")."""
-    from serlib.probing.kinds import get_probe_kind
-    from serlib.features.store import FRAMES_FILE, read_complete_index
-
-    kind = get_probe_kind(probe)
-    folder = feature_folder(config, model, corpus_id)
-    if kind.input == "frames" and not (folder / FRAMES_FILE).is_file():
-        return False
-    index = read_complete_index(folder) or {}
-    return kind.scope == "per_layer" or index.get("layers", 2) > 1
+    return entry.tables(train)
 
 
 def probe_all(config: StudyConfig, prepared: list[PreparedCorpus], probe: str,
@@ -123,15 +74,6 @@ def probe_all(config: StudyConfig, prepared: list[PreparedCorpus], probe: str,
     if not weights.empty:
         write_csv_atomically(weights, table_path(config, f"layer_weights_{label}"))
     return results, weights
-
-
-def probes_run_under(config: StudyConfig, probe: str) -> tuple[str, ...]:
-    """The profile's protocols under which ``probe`` runs (``per_probe.<probe>.protocols``)."""
-    per_probe = (config.probes.get("per_probe") or {}).get(probe) or {}
-    listed = per_probe.get("protocols")
-    if per_probe.get("models") == []:  # not run at all
-        return ()
-    return tuple(protocol for protocol in config.split_protocols if listed is None or protocol in listed)
 
 
 def majority_levels(prepared: list[PreparedCorpus], split: str = "test") -> dict[str, float]:

@@ -7,9 +7,9 @@ import dataclasses
 import pandas as pd
 
 from serlib.study.config import ModelSpec, StudyConfig
-from serlib.study.extraction import feature_folder, finished_index
+from serlib.study.stores import feature_folder, finished_index
 from serlib.study.prepare import PreparedCorpus
-from serlib.study.probe_runs import probe_settings
+from serlib.study.probe_cache import probe_settings
 from serlib.study.tables import cached_tables, split_name
 
 
