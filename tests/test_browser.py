@@ -183,3 +183,74 @@ def test_jupyterlab_renders_an_executed_notebook_with_its_figure(tmp_path):
             _stop(browser)
         _stop(lab)
     assert lab.returncode is not None
+
+
+REPORT_WINDOW = "--window-size=1400,1000"
+FIRST_NOTEBOOK_LINK = ("[...document.querySelectorAll('a[href]')].find(a => /^\\d\\d_[^/]*\\.html(#.*)?$/"
+                       ".test(a.getAttribute('href')))")
+
+
+def _open(page: DevTools, url: str) -> None:
+    page.call("Page.navigate", url=url)
+    _wait_for(lambda: page.evaluate(
+        f"location.href === {json.dumps(url)} && document.readyState === 'complete' && "
+        "[...document.images].every(image => image.complete)"), f"{url} to load")
+
+
+def test_report_pages_lead_with_a_figure_fit_the_window_and_fold_their_code(tmp_path):
+    """The static report in headless Chromium at 1400 px: the front page shows a figure and a
+    table before its first link to a notebook page; no page scrolls sideways as a whole (a wide
+    table scrolls inside its own box); every code cell is folded until opened."""
+    from test_report_site import executed_notebook, toy_study, wide_and_long_notebook
+
+    from serlib.report.site import build_report_site
+
+    chromium = _chromium()
+    config = toy_study(tmp_path)
+    wide_and_long_notebook(config.results_dir / "notebooks" / "01_tables.ipynb")
+    executed_notebook(config.results_dir / "notebooks" / "02_curves.ipynb")
+    index = build_report_site(config.results_dir)
+    pages = [index, *sorted(index.parent.glob("0*.html"))]
+    devtools_port = _free_port()
+    browser = subprocess.Popen(
+        [str(chromium), *(flag for flag in CHROMIUM_FLAGS if not flag.startswith("--window-size")),
+         REPORT_WINDOW, f"--user-data-dir={tmp_path / 'chromium'}", f"--remote-debugging-port={devtools_port}",
+         "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        targets = _wait_for(lambda: [t for t in _get_json(f"http://127.0.0.1:{devtools_port}/json") or []
+                                     if t.get("type") == "page"], "Chromium's DevTools endpoint")
+        page = DevTools(targets[0]["webSocketDebuggerUrl"])
+        page.call("Page.enable")
+        _open(page, index.as_uri())
+        order = page.evaluate(
+            "(() => { const link = " + FIRST_NOTEBOOK_LINK + ";"
+            " const image = [...document.images].find(i => i.naturalWidth > 100);"
+            " const table = document.querySelector('table');"
+            " const before = (node) => !!node"
+            " && !!(link.compareDocumentPosition(node) & Node.DOCUMENT_POSITION_PRECEDING);"
+            " return {link: !!link, image: before(image), table: before(table)}; })()")
+        assert order == {"link": True, "image": True, "table": True}
+        (tmp_path / "index.png").write_bytes(base64.b64decode(page.call("Page.captureScreenshot")["data"]))
+        for path in pages:
+            _open(page, path.as_uri())
+            width = page.evaluate("[document.scrollingElement.scrollWidth, document.scrollingElement.clientWidth]")
+            assert width[0] <= width[1], f"{path.name} scrolls sideways: {width}"
+            assert width[1] >= 1300  # the window really is 1400 px wide
+        _open(page, (index.parent / "01_tables.html").as_uri())
+        folded = page.evaluate(
+            "(() => { const cells = [...document.querySelectorAll('.jp-CodeCell')];"
+            " return cells.map(cell => { const d = cell.querySelector('details.serlib-code');"
+            " const code = cell.querySelector('.jp-InputArea-editor');"
+            " return [!!d && !d.open, !!code && !code.checkVisibility() && d.getBoundingClientRect().height < 40]; });"
+            " })()")
+        assert len(folded) == 4 and all(closed and hidden for closed, hidden in folded), folded
+        boxes = page.evaluate("[...document.querySelectorAll('.serlib-table-box')]"
+                              ".map(box => [box.scrollWidth > box.clientWidth, box.scrollHeight > box.clientHeight])")
+        assert boxes[0] == [True, False]  # the wide table scrolls sideways inside its box
+        assert boxes[1][1] is True  # the long table shown whole scrolls down inside its capped box
+        opened = page.evaluate("(() => { const d = document.querySelector('details.serlib-code'); d.open = true;"
+                               " return d.querySelector('.jp-InputArea-editor').checkVisibility(); })()")
+        assert opened is True  # a click (here: open) shows the code
+        (tmp_path / "notebook.png").write_bytes(base64.b64decode(page.call("Page.captureScreenshot")["data"]))
+    finally:
+        _stop(browser)

@@ -156,7 +156,7 @@ def test_findings_of_a_profile_without_controls(tmp_path):
     assert not study.table_path(config, "controls_linear").exists()
     path, text = study.write_findings(config)
     assert path == tmp_path / "results" / "FINDINGS.md" and path.read_text() == text
-    assert "- random:wav2vec2-tiny on synthetic-it, random, probe linear: test accuracy by hidden state 0:" in text
+    assert "| random | synthetic-it | random:wav2vec2-tiny |" in text.split("## Which layer carries emotion")[1]
     controls = text.split("## Pretrained models against their controls")[1]
     assert "- (nothing to report under this profile)" in controls
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
+import matplotlib.lines
 import matplotlib.patches
 import matplotlib.pyplot as plt
 import matplotlib.ticker
@@ -29,15 +30,17 @@ def _in_notebook() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
-def save_figure(figure: plt.Figure | sns.FacetGrid, folder: Path, name: str) -> None:
-    """Write ``figure`` as ``folder/name.png`` and ``folder/name.svg``; inside a notebook also
-    show it (as PNG, which GitHub and JupyterLab render); then close it."""
+def save_figure(figure: plt.Figure | sns.FacetGrid, folder: Path, name: str, show: bool = True,
+                dpi: int = 150) -> None:
+    """Write ``figure`` as ``folder/name.png`` (``dpi``) and ``folder/name.svg``; inside a notebook
+    also show it (as PNG, which GitHub and JupyterLab render) unless ``show`` is False; then
+    close it."""
     figure = getattr(figure, "figure", figure)  # a seaborn grid holds its figure
     folder.mkdir(parents=True, exist_ok=True)
-    figure.savefig(folder / f"{name}.png", dpi=150, bbox_inches="tight",
+    figure.savefig(folder / f"{name}.png", dpi=dpi, bbox_inches="tight",
                    metadata={"Software": None})
     figure.savefig(folder / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
-    if _in_notebook():
+    if show and _in_notebook():
         from IPython.display import Image, display
 
         display(Image(filename=str(folder / f"{name}.png"), width=min(900, int(figure.get_figwidth() * 100))))
@@ -296,3 +299,179 @@ def transfer_heatmap(transfer: pd.DataFrame, layer_choice: str = "best", metric:
     matrix = rows.pivot_table(index="train_corpus", columns="test_corpus", values="value",
                               aggfunc="mean").reindex(index=order, columns=order)
     return accuracy_heatmap(matrix, title=title, label=f"test {metric}")
+
+
+# --------------------------------------------------------------------------- the headline figures
+
+#: Colours and markers of a paired comparison's verdict (forest plot).
+VERDICT_STYLE = {
+    "single layer better": {"color": "#1b7837", "filled": True},
+    "aggregation better": {"color": "#b2182b", "filled": True},
+    "no clear difference": {"color": "#6e6e6e", "filled": False},
+}
+
+
+#: Rows of a forest plot drawn at full size; a longer one gets denser rows and smaller type.
+FOREST_LEGIBLE_ROWS = 60
+
+
+def layer_curves_with_controls(intervals: pd.DataFrame, copies: dict[str, str] | None = None,
+                               chance: dict | None = None, title: str = "") -> plt.Figure:
+    """The study's first figure: test accuracy by hidden state with its 95% interval (band), one
+    panel per corpus, one curve per model; the controls drawn beside.
+
+    ``intervals`` are rows of ``layer_intervals_<probe>`` of one protocol. Models with a single
+    hidden state (the acoustic baselines) are horizontal reference lines with their interval as
+    a grey band; ``copies`` maps a control model (a random-init copy) to the model it copies,
+    drawn dashed with hollow markers in that model's colour; ``chance`` maps a corpus to its
+    majority-class accuracy, drawn as a dashed black line."""
+    copies = copies or {}
+    rows = intervals.assign(layer=pd.to_numeric(intervals["layer"])).sort_values(["model", "layer"])
+    corpora = list(dict.fromkeys(rows["corpus"]))
+    layers = rows.groupby("model")["layer"].nunique()
+    curves = [model for model in dict.fromkeys(rows["model"]) if layers[model] > 1]
+    references = [model for model in dict.fromkeys(rows["model"]) if layers[model] == 1]
+    originals = [model for model in curves if model not in copies]
+    palette = dict(zip(originals, sns.color_palette("colorblind", max(1, len(originals)))))
+    spare = iter(sns.color_palette("dark", len(curves) + 1))
+    for model in curves:
+        palette.setdefault(model, palette.get(copies.get(model)) or next(spare))
+    greys = dict(zip(references, sns.color_palette("Greys", len(references) + 2)[2:][::-1]))
+    dashes = dict(zip(references, [(0, (6, 2, 1, 2)), (0, (1, 1.5)), (0, (8, 3)), (0, (3, 1, 1, 1, 1, 1))]
+                      * (1 + len(references) // 4)))
+    columns = min(3, len(corpora))
+    panel_rows = -(-len(corpora) // columns)
+    figure, axes = plt.subplots(panel_rows, columns, squeeze=False, sharey=True,
+                                figsize=(max(5.4, 4.6 * columns), 3.3 * panel_rows + 1.5))
+    for axis in list(axes.flat)[len(corpora):]:
+        axis.set_visible(False)
+    for axis, corpus in zip(axes.flat, corpora):
+        panel = rows[rows["corpus"] == corpus]
+        span = panel[panel["model"].isin(curves)]["layer"]
+        low, high = (span.min(), span.max()) if not span.empty else (0, 1)
+        for model in references:
+            line = panel[panel["model"] == model]
+            if line.empty:
+                continue
+            point = line.iloc[0]
+            axis.axhspan(point["ci_low"], point["ci_high"], color=greys[model], alpha=0.15, linewidth=0)
+            axis.axhline(point["accuracy"], color=greys[model], linewidth=1.5, linestyle=dashes[model],
+                         label=f"{model} (acoustic baseline)")
+        for model in curves:
+            curve = panel[panel["model"] == model]
+            if curve.empty:
+                continue
+            copy = model in copies
+            colour = palette[model]
+            axis.fill_between(curve["layer"], curve["ci_low"], curve["ci_high"], color=colour,
+                              alpha=0.12 if copy else 0.22, linewidth=0)
+            axis.plot(curve["layer"], curve["accuracy"], color=colour, marker="o", markersize=4,
+                      linestyle="--" if copy else "-", markerfacecolor="white" if copy else colour,
+                      label=f"{model} (random-init copy)" if copy else model)
+        if chance and corpus in chance:
+            axis.axhline(chance[corpus], color="black", linestyle=(0, (4, 3)), linewidth=1,
+                         label="majority class")
+        axis.set_xlim(low - 0.3, high + 0.3)
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        axis.set_title(corpus, fontsize="medium")
+        axis.set_xlabel("hidden state (0 = input to block 1)")
+        axis.grid(axis="y", color="0.92")
+    for axis in axes[:, 0]:
+        axis.set_ylabel("test accuracy (95% interval)")
+    handles = {}
+    for axis in axes.flat:
+        for handle, label in zip(*axis.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    order = sorted(handles, key=lambda label: ("majority" in label, "baseline" in label, "copy" in label))
+    if title:
+        figure.suptitle(title, fontsize="medium")
+    legend_inches = 0.15 + 0.2 * -(-len(order) // 2)
+    figure.tight_layout(rect=(0, legend_inches / figure.get_figheight(), 1, 1))
+    figure.legend([handles[label] for label in order], order, loc="lower center", bbox_to_anchor=(0.5, 0.0),
+                  ncol=2, fontsize="small", frameon=False)
+    return figure
+
+
+def _forest_numbers(row) -> str:
+    """``+29% [+10, +47]  p=0.056``: a forest row's reduction, interval and Holm p, in short."""
+    def short(value: float) -> str:
+        return "undefined" if pd.isna(value) else f"{100 * value:+.0f}"
+    return (f"{short(row.relative_error_reduction)}% [{short(row.reduction_ci_low)}, "
+            f"{short(row.reduction_ci_high)}]  p={row.p_holm:.3f}")
+
+
+def _clipped(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
+
+
+def aggregation_forest(comparisons: pd.DataFrame, verdicts: list[str], title: str = "") -> plt.Figure:
+    """Every single-layer vs aggregation pairing as one row: relative error reduction with its
+    95% paired interval, a vertical line at 0, colour and marker by ``verdicts`` (one per row,
+    keys of :data:`VERDICT_STYLE`: filled where Holm p < 0.05, hollow otherwise), rows labelled
+    ``protocol · [corpus ·] model · single vs aggregation`` in the order given, the numbers on
+    the right. The height follows the number of rows; infinite interval ends are clipped to
+    the axis and drawn as arrows."""
+    rows = comparisons.reset_index(drop=True)
+    several_corpora = rows["corpus"].nunique() > 1
+    labels = [" · ".join([row.protocol] + ([row.corpus] if several_corpora else [])
+                         + [row.model, f"{row.single} vs {row.aggregation}"]) for row in rows.itertuples()]
+    numbers = [_forest_numbers(row) for row in rows.itertuples()]
+    finite = pd.concat([rows[column] for column in ("relative_error_reduction", "reduction_ci_low",
+                                                    "reduction_ci_high")]).replace([np.inf, -np.inf], np.nan).dropna()
+    low, high = (min(finite.min(), 0.0), max(finite.max(), 0.0)) if not finite.empty else (-1.0, 1.0)
+    pad = 0.06 * (high - low or 1.0)
+    low, high = low - pad, high + pad
+    many = len(rows) > FOREST_LEGIBLE_ROWS  # beyond: denser rows, smaller type
+    row_height, label_size = (0.15, 6) if many else (0.24, "small")
+    height = row_height * len(rows) + 1.5
+    width = 5.0 + (0.045 if many else 0.062) * max(len(label) for label in labels) + 1.6
+    figure, axis = plt.subplots(figsize=(width, height))
+    positions = np.arange(len(rows))[::-1]
+    groups = [f"{row.protocol}/{row.corpus}/{row.model}" for row in rows.itertuples()]
+    shade = False
+    for index, group in enumerate(groups):
+        if index > 0 and group != groups[index - 1]:
+            shade = not shade
+            if rows["protocol"].iloc[index] != rows["protocol"].iloc[index - 1]:
+                axis.axhline(positions[index] + 0.5, color="0.55", linewidth=0.8)
+        if shade:
+            axis.axhspan(positions[index] - 0.5, positions[index] + 0.5, color="0.95", linewidth=0, zorder=0)
+    for position, row, reading in zip(positions, rows.itertuples(), verdicts):
+        style = VERDICT_STYLE.get(reading, VERDICT_STYLE["no clear difference"])
+        colour = style["color"]
+        if pd.isna(row.relative_error_reduction):
+            continue
+        left, right = (_clipped(value, low, high) for value in (row.reduction_ci_low, row.reduction_ci_high))
+        if pd.notna(left) and pd.notna(right):
+            axis.plot([left, right], [position, position], color=colour, linewidth=1.6, solid_capstyle="butt")
+            for end, value, marker in ((left, row.reduction_ci_low, "<"), (right, row.reduction_ci_high, ">")):
+                if not np.isfinite(value) or value != end:
+                    axis.plot(end, position, marker=marker, color=colour, markersize=5)
+        axis.plot(_clipped(row.relative_error_reduction, low, high), position, marker="o", markersize=6,
+                  color=colour, markerfacecolor=colour if style["filled"] else "white", markeredgewidth=1.4,
+                  zorder=3)
+    axis.axvline(0, color="black", linewidth=0.9)
+    axis.set_xlim(low, high)
+    axis.set_ylim(-0.6, len(rows) - 0.4)
+    axis.set_yticks(positions, labels, fontsize=label_size)
+    axis.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    axis.grid(axis="x", color="0.9")
+    axis.set_xlabel("relative error reduction of the single layer vs the aggregation (95% paired interval)\n"
+                    "< 0: the aggregation errs less    |    > 0: the single layer errs less")
+    right = axis.twinx()
+    right.set_ylim(axis.get_ylim())
+    right.set_yticks(positions, numbers, fontsize=5 if many else "x-small", color="0.3")
+    right.tick_params(axis="y", length=0)
+    for spine in ("top", "right"):
+        axis.spines[spine].set_visible(False)
+        right.spines[spine].set_visible(False)
+    handles = [matplotlib.lines.Line2D([], [], color=style["color"], marker="o", linestyle="-",
+                                       markerfacecolor=style["color"] if style["filled"] else "white",
+                                       label=reading + (" (Holm p < 0.05)" if style["filled"] else " (Holm p >= 0.05)"))
+               for reading, style in VERDICT_STYLE.items()]
+    axis.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize="small",
+                frameon=False)
+    if title:
+        axis.set_title(title, pad=26)
+    figure.tight_layout()
+    return figure

@@ -16,8 +16,8 @@ import pandas as pd
 from serlib.common.files import write_csv_atomically
 from serlib.report import analysis, findings, uncertainty
 from serlib.study.config import StudyConfig
-from serlib.study.probe_runs import probes_run_under
-from serlib.study.tables import predictions_path, read_predictions, read_probe_table, table_path
+from serlib.study.probe_cache import probes_run_under
+from serlib.study.tables import predictions_path, read_predictions, read_probe_table, split_name, table_path
 
 COMPARISON_TABLE = "aggregation_comparison"
 PAPER_DEFINITION_TABLE = "paper_definition_comparison"
@@ -107,34 +107,186 @@ def _read_if_written(config: StudyConfig, stem: str) -> tuple[pd.DataFrame, str]
     return table, relative_to_results(config, path)
 
 
-def findings_sections(config: StudyConfig) -> list[tuple[str, list[str]]]:
-    """The claim lines of every protocol, from the tables notebooks 03-07 wrote."""
-    curves, headline, paper, last, controls = [], [], [], [], []
+def _every_protocol(config: StudyConfig, stem: str) -> tuple[pd.DataFrame, list[str]]:
+    """The table ``stem`` of every protocol of the profile (main first) in one, and the tables
+    it was read from (relative to the results folder)."""
+    tables, sources = [], []
     for protocol_config in protocol_configs(config):
-        intervals, where = _read_if_written(protocol_config, "layer_intervals_linear")
-        for _, rows in (intervals.groupby(["model", "corpus"], sort=False) if not intervals.empty else []):
-            if len(rows) > 1:
-                curves.append(findings.curve_line(rows, where))
-        comparison, where = _read_if_written(protocol_config, COMPARISON_TABLE)
-        headline += [findings.comparison_line(row, where) for row in comparison.itertuples()]
-        definition, where = _read_if_written(protocol_config, PAPER_DEFINITION_TABLE)
-        paper += [findings.paper_definition_line(row, where) for row in definition.itertuples()]
-        against_last, where = _read_if_written(protocol_config, "layer_vs_last_linear")
-        last += [findings.comparison_line(row, where) for row in against_last.itertuples()]
-        against_controls, where = _read_if_written(protocol_config, "controls_linear")
-        controls += [findings.comparison_line(row, where) for row in against_controls.itertuples()]
-    return [
-        ("Which layer carries emotion (the paper's probe, every hidden state)", curves),
-        ("Best single layer vs all-layer aggregation (layer chosen on dev inside every fold)", headline),
-        ("The paper's own definition of its headline (layer chosen on test)", paper),
-        ("Best layer vs the last layer", last),
-        ("Pretrained models against their controls (random-init copy, acoustic baselines)", controls),
-    ]
+        table, where = _read_if_written(protocol_config, stem)
+        if not table.empty:
+            tables.append(table)
+            sources.append(where)
+    return (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()), sources
 
 
-def write_findings(config: StudyConfig) -> tuple[Path, str]:
-    """Write ``results/<profile>/FINDINGS.md`` from the tables; return its path and text."""
-    text = findings.render(config.profile, config.description, findings_sections(config))
+def control_models(config: StudyConfig) -> dict[str, str]:
+    """Each random-init copy of the profile -> the model it copies (from :func:`control_pairs`)."""
+    acoustic = {model.model_id for model in config.models if model.source.startswith("acoustic:")}
+    return {control: model for model, control in control_pairs(config) if control not in acoustic}
+
+
+def pretrained_models(config: StudyConfig) -> list[str]:
+    """The profile's models that are neither random-init nor acoustic features."""
+    return [model.model_id for model in config.models
+            if not model.source.startswith(("random:", "acoustic:"))]
+
+
+def majority_by_corpus(config: StudyConfig) -> dict[str, float]:
+    """Majority-class test accuracy per corpus under the current protocol, from the split files
+    the study copied to ``results/<profile>/splits/`` (corpora without one are left out)."""
+    levels = {}
+    for corpus in config.corpora:
+        path = config.results_dir / "splits" / f"{corpus.corpus_id}.split-{split_name(config)}.csv"
+        if path.is_file():
+            table = analysis.reference_levels(path).set_index("split")
+            if "test" in table.index:
+                levels[corpus.corpus_id] = float(table.loc["test", "majority_accuracy"])
+    return levels
+
+
+# --------------------------------------------------------------------------- FINDINGS.md
+
+
+def _which_layer(config: StudyConfig) -> findings.Section | None:
+    intervals, sources = _every_protocol(config, "layer_intervals_linear")
+    return findings.which_layer_section(intervals, sources, config.split_protocols)
+
+
+def _aggregation(config: StudyConfig) -> findings.Section | None:
+    comparisons, sources = _every_protocol(config, COMPARISON_TABLE)
+    return findings.aggregation_section(comparisons, sources, config.split_protocols)
+
+
+def _paper_definition(config: StudyConfig) -> findings.Section | None:
+    definition, sources = _every_protocol(config, PAPER_DEFINITION_TABLE)
+    comparisons, _ = _every_protocol(config, COMPARISON_TABLE)
+    return findings.paper_definition_section(definition, comparisons, sources, config.split_protocols)
+
+
+def _last_layer(config: StudyConfig) -> findings.Section | None:
+    against_last, sources = _every_protocol(config, "layer_vs_last_linear")
+    return findings.last_layer_section(against_last, sources, config.split_protocols)
+
+
+def _controls(config: StudyConfig) -> findings.Section | None:
+    controls, sources = _every_protocol(config, "controls_linear")
+    return findings.controls_section(controls, sources, config.split_protocols)
+
+
+def _paper_style(config: StudyConfig) -> findings.Section | None:
+    path = config.tables_dir / f"{PAPER_STYLE_TABLE}.csv"
+    summary = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    return findings.paper_style_section(summary, [relative_to_results(config, path)])
+
+
+#: The questions of FINDINGS.md, in order: each a function of the study's config returning a
+#: :class:`serlib.report.findings.Section` (heading, intro, table; an empty table reads "nothing
+#: to report under this profile") or None (the question does not apply: no heading at all). A
+#: new question is one more function here.
+FINDINGS_SECTIONS = (_which_layer, _aggregation, _paper_definition, _last_layer, _controls, _paper_style)
+
+
+def findings_sections(config: StudyConfig) -> list[findings.Section]:
+    """The sections of FINDINGS.md that the profile's tables fill."""
+    return [section for build in FINDINGS_SECTIONS if (section := build(config)) is not None]
+
+
+# --------------------------------------------------------------------------- headline figures
+
+PAPER_STYLE_TABLE = "paper_style_summary"
+LAYER_CURVE_FIGURE = "layer_curves_with_controls"
+FOREST_FIGURE = "aggregation_forest"
+
+
+def headline_figures(config: StudyConfig, show: bool = False) -> list[tuple[str, str]]:
+    """Save the two figures the report leads with under ``figures/`` and return (alt text, path
+    relative to the results folder) of each that could be drawn:
+
+    - ``layer_curves_with_controls.<main protocol>``: the paper's probe by hidden state with 95%
+      intervals, per model and corpus, the random-init copies dashed, the acoustic baselines as
+      reference lines with their band, the majority class dashed;
+    - ``aggregation_forest``: every single-layer vs aggregation pairing of every protocol,
+      relative error reduction with its 95% interval, marked by its Holm verdict."""
+    from serlib.report import plots
+
+    figures = []
+    intervals, _ = _read_if_written(config, "layer_intervals_linear")
+    if not intervals.empty:
+        name = f"{LAYER_CURVE_FIGURE}.{config.split_protocol}"
+        figure = plots.layer_curves_with_controls(
+            intervals, copies=control_models(config), chance=majority_by_corpus(config),
+            title=f"paper's probe by hidden state, {config.split_protocol} ({config.figure_label})")
+        plots.save_figure(figure, config.figures_dir, name, show=show)
+        figures.append((f"test accuracy by hidden state with 95% intervals, {config.split_protocol}",
+                        relative_to_results(config, config.figures_dir / f"{name}.png")))
+    comparisons, _ = _every_protocol(config, COMPARISON_TABLE)
+    if not comparisons.empty:
+        comparisons = forest_order(comparisons, config)
+        verdicts = [findings.verdict(row, findings.SINGLE_BETTER, findings.AGGREGATION_BETTER)
+                    for row in comparisons.itertuples()]
+        title = f"best single layer vs aggregation, every pairing ({config.figure_label})"
+        figure = plots.aggregation_forest(comparisons, verdicts, title=title)
+        plots.save_figure(figure, config.figures_dir, FOREST_FIGURE, show=show,
+                          dpi=150 if len(comparisons) <= plots.FOREST_LEGIBLE_ROWS else 100)
+        figures.append(("relative error reduction of the best single layer against each aggregation, every pairing",
+                        relative_to_results(config, config.figures_dir / f"{FOREST_FIGURE}.png")))
+    return figures
+
+
+def forest_order(comparisons: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
+    """Pairings in reading order: protocol (main first), corpus, pretrained models before their
+    controls (profile order), single system, aggregation (table order)."""
+    rank = {
+        "protocol": {name: index for index, name in enumerate(config.split_protocols)},
+        "model": {model.model_id: (model.model_id not in pretrained_models(config), index)
+                  for index, model in enumerate(config.models)},
+    }
+    def first_seen(column: str) -> pd.Series:
+        return comparisons[column].map({name: index for index, name in enumerate(dict.fromkeys(comparisons[column]))})
+
+    keys = comparisons.assign(
+        _protocol=comparisons["protocol"].map(lambda name: rank["protocol"].get(name, len(rank["protocol"]))),
+        _model=comparisons["model"].map(lambda name: rank["model"].get(name, (True, len(rank["model"])))),
+        _single=first_seen("single"), _aggregation=first_seen("aggregation"))
+    keys = keys.sort_values(["_protocol", "corpus", "_model", "_single", "_aggregation"], kind="stable")
+    return keys.drop(columns=["_protocol", "_model", "_single", "_aggregation"]).reset_index(drop=True)
+
+
+def paper_style_table(config: StudyConfig) -> pd.DataFrame:
+    """Our results of the main protocol in the paper's table layout, the paper's numbers beside
+    (:func:`serlib.report.paper_reference.paper_style_summary`); written to
+    ``tables/paper_style_summary.csv``. Intervals come from ``layer_intervals_<probe>`` tables;
+    those of the aggregations (one system per corpus x model) are computed from the
+    predictions and written there when missing."""
+    from serlib.report import paper_reference
+
+    probes = {probe for probes in paper_reference.PAPER_STYLE_SYSTEMS.values() for probe in probes}
+    available = probes_with_predictions(config)
+    intervals = {}
+    for probe in sorted(probes):
+        if probe in available and probe.startswith("aggregate"):  # one system: cheap, never stale
+            table = layer_interval_table(config, probe)
+        else:
+            table, _ = _read_if_written(config, f"layer_intervals_{probe}")
+        if not table.empty:
+            intervals[probe] = table
+    summary = paper_reference.paper_style_summary(intervals, paper_reference.load_paper_results())
+    if not summary.empty:
+        write_csv_atomically(summary, config.tables_dir / f"{PAPER_STYLE_TABLE}.csv")
+    return summary
+
+
+def write_findings(config: StudyConfig, show_figures: bool = False) -> tuple[Path, str]:
+    """The findings stage: the paper-style table, the two headline figures, and
+    ``results/<profile>/FINDINGS.md`` (summary, then one table per question), all from the
+    tables; return the path of FINDINGS.md and its text."""
+    paper_style_table(config)
+    figures = headline_figures(config, show=show_figures)
+    comparisons, _ = _every_protocol(config, COMPARISON_TABLE)
+    if not comparisons.empty:
+        comparisons = forest_order(comparisons, config)
+    summary = findings.summary_block(figures, comparisons, pretrained_models(config))
+    text = findings.render(config.profile, config.description, findings_sections(config), summary)
     path = config.results_dir / "FINDINGS.md"
     findings.write_findings(path, text)
     return path, text
