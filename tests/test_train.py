@@ -12,7 +12,7 @@ from serlib.report import analysis
 from serlib.probing.metrics import accuracy
 from serlib.probing.kinds import get_probe_kind
 from serlib.probing.histories import best_dev_epochs
-from serlib.probing.train import (ProbeInputs, TrainingConfig, _fit_autograd, _fit_pooled_fused, fit_seeds,
+from serlib.probing.train import (ProbeInputs, TrainingConfig, _fit_autograd, _fit_pooled_fused, fit_seeds, train_probe,
                                   fit_groups, join_split, load_feature_folder, run_probe)
 
 HIDDEN_STATES, DIM, CLASSES, UTTERANCES = 4, 16, 3, 60
@@ -213,3 +213,47 @@ def test_frame_probe_without_frames_names_the_folder(store, tmp_path):
     status = cli.main(["probe", "--features", str(pooled_only), "--split", str(split_csv),
                        "--probe", "dense", "--out", str(tmp_path / "r.csv"), "--device", "cpu"])
     assert status == 2
+
+
+@pytest.mark.parametrize("probe", ["linear", "aggregate-softmax", "aggregate-concat"])
+def test_test_copies_are_scored_by_the_probes_trained_on_the_clean_train_part(store, tmp_path, probe):
+    """A copy of the corpus's features (a degraded recording's) adds the part test@<condition>:
+    the clean parts are those of a run without it, and an identical copy predicts as the test part."""
+    import shutil
+
+    folder_path, split_csv = store
+    same = tmp_path / "same"
+    shutil.copytree(folder_path, same)
+    noisy = tmp_path / "noisy"
+    shutil.copytree(folder_path, noisy)
+    pooled = np.load(noisy / "pooled.npy")
+    np.save(noisy / "pooled.npy", pooled + np.random.default_rng(0).normal(scale=20.0, size=pooled.shape).astype(np.float32))
+    settings = dict(probe=probe, seeds=1, epochs=3, device="cpu", standardize=True)
+    plain = run_probe(folder_path, split_csv, **settings)[0]
+    both = train_probe(folder_path, split_csv, test_copies={"same": same, "noisy": noisy}, **settings)
+    assert set(both.results["split"]) == {"dev", "test", "test@same", "test@noisy"}
+    clean = both.results[both.results["split"].isin(["dev", "test"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(clean.drop(columns=["regularisation_C"], errors="ignore"),
+                                  plain.drop(columns=["regularisation_C"], errors="ignore"))
+    predictions = both.predictions
+    test = predictions[predictions["split"] == "test"].reset_index(drop=True)
+    copy = predictions[predictions["split"] == "test@same"].reset_index(drop=True)
+    assert (test["utterance_id"] == copy["utterance_id"]).all() and (test["predicted"] == copy["predicted"]).all()
+    accuracy_of = both.results[both.results["metric"] == "accuracy"].groupby("split")["value"].mean()
+    assert accuracy_of["test@noisy"] < accuracy_of["test"] - 0.05
+
+
+def test_speaker_standardisation_centres_every_speaker(store):
+    from serlib.probing.train import speaker_standardized
+
+    folder_path, split_csv = store
+    folder = load_feature_folder(folder_path)
+    table = pd.read_csv(split_csv).assign(speaker=lambda t: t["utterance_id"].str.split("/").str[0])
+    normalised = speaker_standardized(folder, table)
+    speakers = pd.Series(folder.utterance_ids).str.split("/").str[0]
+    for speaker in speakers.unique():
+        rows = np.flatnonzero(speakers == speaker)
+        np.testing.assert_allclose(normalised.pooled[rows].mean(axis=0), 0.0, atol=1e-5)
+        np.testing.assert_allclose(normalised.pooled[rows].std(axis=0), 1.0, atol=1e-4)
+    run = train_probe(folder_path, table, probe="linear", seeds=1, epochs=2, device="cpu", standardize="speaker")
+    assert run.results["value"].notna().all()

@@ -41,7 +41,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from serlib.common.errors import SerlibError
-from serlib.probing.inputs import (LabelledSplit, describe_run, join_split, load_feature_folder,
+from serlib.probing.inputs import (FeatureFolder, LabelledSplit, describe_run, evaluated_parts, join_split,
+                                   load_feature_folder,
                                    read_split_table, subsample_train)
 from serlib.probing.histories import FoldRuns, ProbeRun, RunHistory, feature_statistics, probe_run_tables
 from serlib.probing.metrics import accuracy
@@ -131,8 +132,38 @@ def concat_history(features: dict[str, np.ndarray], split: LabelledSplit,
     models = _fit_grid(features["train"], split.labels["train"], c_grid)
     logits = {name: np.stack([np.log(np.maximum(class_probabilities(model, features[name], num_classes), 1e-30))
                               for model in models])[:, None].astype(np.float32)
-              for name in ("dev", "test")}
-    return RunHistory(logits["dev"], logits["test"])
+              for name in evaluated_parts(split)}
+    return RunHistory(logits.pop("dev"), logits.pop("test"), None, logits)
+
+
+def concat_fold_runs(folder: FeatureFolder, splits: Sequence[tuple[int, LabelledSplit]], seeds: Sequence[int],
+                     standardize: bool = True, c_grid: Sequence[float] = DEFAULT_C_GRID,
+                     train_fraction: float | None = None) -> list[FoldRuns]:
+    """``aggregate-concat`` on every fold of ``splits``: one fit over the C grid per fold (every
+    seed gets that same fit: it is deterministic), or per seed on its own subsample of the train
+    part with ``train_fraction``."""
+    if folder.num_hidden_states < 2:
+        raise SerlibError(f"probe {PROBE_NAME!r} combines hidden states, but {folder.path} has "
+                          f"{folder.num_hidden_states}; use a per-layer probe (linear, softmax)")
+    if not seeds:
+        raise SerlibError("give at least one seed")
+    grid = sorted({float(c) for c in c_grid})
+    runs = []
+    for fold, split in splits:
+        if train_fraction is None:
+            history = concat_history(_flat_features(folder.pooled, split, standardize), split, grid)
+            runs.append(FoldRuns(fold, split, dict.fromkeys(seeds, history)))
+            continue
+        for seed in seeds:  # each seed on its own subsample; dev and test stay the fold's
+            part = subsample_train(split, train_fraction, seed)
+            runs.append(FoldRuns(fold, part, {seed: concat_history(_flat_features(folder.pooled, part, standardize),
+                                                                     part, grid)}))
+    return runs
+
+
+def chosen_regularisation(results: pd.DataFrame, c_grid: Sequence[float] = DEFAULT_C_GRID) -> np.ndarray:
+    """The C of each results row (its ``best_epoch`` indexes the ascending grid)."""
+    return np.asarray(sorted({float(c) for c in c_grid}))[results["best_epoch"].to_numpy() - 1]
 
 
 def train_concat_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame,
@@ -141,38 +172,22 @@ def train_concat_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataF
                        protocol: str | None = None, standardize: bool = True,
                        c_grid: Sequence[float] = DEFAULT_C_GRID,
                        train_fraction: float | None = None) -> ProbeRun:
-    """``aggregate-concat`` for every fold of a split on one feature folder (see the module).
-
-    ``seeds``, ``corpus``, ``model``, ``language``, ``protocol``, ``standardize`` and
-    ``train_fraction`` mean what they mean for :func:`serlib.probing.train.train_probe`.
-    """
+    """``aggregate-concat`` for every fold of a split on one feature folder (see the module);
+    what ``train_probe(..., probe="aggregate-concat")`` runs. ``seeds``, ``corpus``, ``model``,
+    ``language``, ``protocol``, ``standardize`` and ``train_fraction`` mean what they mean for
+    :func:`serlib.probing.train.train_probe`."""
     from serlib.data.splits import protocol_of_split_file
 
     folder = load_feature_folder(feature_dir)
-    if folder.num_hidden_states < 2:
-        raise SerlibError(f"probe {PROBE_NAME!r} combines hidden states, but {folder.path} has "
-                          f"{folder.num_hidden_states}; use a per-layer probe (linear, softmax)")
     table, _ = read_split_table(split_csv)
     if protocol is None:
         protocol = "custom" if isinstance(split_csv, pd.DataFrame) else protocol_of_split_file(split_csv)
-    labels = describe_run(folder, PROBE_NAME, corpus, model, language)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(seed) for seed in seeds]
-    if not seed_list:
-        raise SerlibError("give at least one seed")
-    grid = sorted({float(c) for c in c_grid})
-    runs = []
-    for fold in sorted(int(fold) for fold in table["fold"].unique()):
-        split = join_split(folder, table, fold)
-        if train_fraction is None:  # deterministic: the same fit for every seed
-            history = concat_history(_flat_features(folder.pooled, split, standardize), split, grid)
-            runs.append(FoldRuns(fold, split, dict.fromkeys(seed_list, history)))
-            continue
-        for seed in seed_list:  # each seed on its own subsample; the results keep the fold's split
-            part = subsample_train(split, train_fraction, seed)
-            history = concat_history(_flat_features(folder.pooled, part, standardize), part, grid)
-            runs.append(FoldRuns(fold, part, {seed: history}))
-    run = probe_run_tables(labels, protocol, runs, ["all"], folder.utterance_ids)
-    run.results["regularisation_C"] = np.asarray(grid)[run.results["best_epoch"].to_numpy() - 1]
+    splits = [(fold, join_split(folder, table, fold)) for fold in sorted(int(fold) for fold in table["fold"].unique())]
+    runs = concat_fold_runs(folder, splits, seed_list, standardize, c_grid, train_fraction)
+    run = probe_run_tables(describe_run(folder, PROBE_NAME, corpus, model, language), protocol, runs, ["all"],
+                           folder.utterance_ids)
+    run.results["regularisation_C"] = chosen_regularisation(run.results, c_grid)
     if train_fraction is not None:
         run.results["train_fraction"] = float(train_fraction)
         run.predictions["train_fraction"] = float(train_fraction)

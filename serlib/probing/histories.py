@@ -13,13 +13,13 @@ Every trainer (:mod:`serlib.probing.train`, :mod:`serlib.probing.frame_grid`,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from serlib.probing.columns import LAYER_WEIGHT_COLUMNS, PREDICTION_COLUMNS, RESULT_COLUMNS
-from serlib.probing.inputs import LabelledSplit, RunLabels
+from serlib.probing.inputs import LabelledSplit, RunLabels, evaluated_parts
 from serlib.probing.metrics import accuracy_per_row, classification_metrics
 
 
@@ -54,6 +54,12 @@ class RunHistory:
     dev_logits: np.ndarray
     test_logits: np.ndarray
     layer_weights: np.ndarray | None = None
+    #: logits of further evaluated parts (degraded copies of the test part: ``test@<condition>``)
+    extra_logits: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def logits(self, part: str) -> np.ndarray:
+        """``[E, G, N, C]`` logits of an evaluated part (``dev``, ``test`` or a test copy)."""
+        return {"dev": self.dev_logits, "test": self.test_logits, **self.extra_logits}[part]
 
     @property
     def dev_predictions(self) -> np.ndarray:
@@ -71,7 +77,9 @@ def join_group_histories(histories: Sequence[RunHistory]) -> RunHistory:
     weights = [history.layer_weights for history in histories]
     return RunHistory(np.concatenate([history.dev_logits for history in histories], axis=1),
                       np.concatenate([history.test_logits for history in histories], axis=1),
-                      None if weights[0] is None else np.concatenate(weights, axis=1))
+                      None if weights[0] is None else np.concatenate(weights, axis=1),
+                      {part: np.concatenate([history.extra_logits[part] for history in histories], axis=1)
+                       for part in histories[0].extra_logits})
 
 
 def best_dev_epochs(dev_predictions: np.ndarray, dev_labels: np.ndarray) -> np.ndarray:
@@ -109,13 +117,13 @@ PROBABILITY_DECIMALS = 4
 def _prediction_frame(labels: RunLabels, protocol: str, fold: int, seed: int, layer_labels: list,
                       split: LabelledSplit, utterance_ids: Sequence[str],
                       chosen: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Predictions of every group for the dev and test rows of one fold x seed (as label names),
-    with each class's predicted probability (``p_<class>``, rounded) from the ``[G, N, C]``
-    logits in ``chosen``."""
+    """Predictions of every group for the evaluated rows of one fold x seed (dev, test and any
+    test copies; as label names), with each class's predicted probability (``p_<class>``,
+    rounded) from the ``[G, N, C]`` logits in ``chosen``."""
     class_names = np.asarray(split.class_names, dtype=object)
     utterance_ids = np.asarray(utterance_ids, dtype=object)
     frames = []
-    for split_name in ("dev", "test"):
+    for split_name in chosen:
         rows = split.rows[split_name]
         count = len(rows)
         probabilities = softmax(chosen[split_name])
@@ -160,12 +168,12 @@ def probe_run_tables(labels: RunLabels, protocol: str, folds: Sequence[FoldRuns]
         split = fold_runs.split
         for seed, history in fold_runs.histories.items():
             best = best_dev_epochs(history.dev_predictions, split.labels["dev"])
-            chosen = {"dev": history.dev_logits[best, groups], "test": history.test_logits[best, groups]}
+            chosen = {part: history.logits(part)[best, groups] for part in evaluated_parts(split)}
             predictions.append(_prediction_frame(labels, protocol, fold_runs.fold, seed, layer_labels,
                                                  split, utterance_ids, chosen))
             for group_index, layer_label in enumerate(layer_labels):
                 epoch = int(best[group_index])
-                for split_name in ("dev", "test"):
+                for split_name in chosen:
                     scores = classification_metrics(split.labels[split_name],
                                                     chosen[split_name][group_index].argmax(axis=-1))
                     for metric, value in scores.items():

@@ -172,3 +172,58 @@ def describe_run(folder: FeatureFolder, probe: str, corpus: str | None = None,
         except Exception:  # unknown corpus name: ISO 639-2 "undetermined"
             language = "und"
     return RunLabels(corpus, language, model, probe)
+
+
+# --------------------------------------------------------------------------- degraded test copies
+
+#: The name of the evaluated part that holds the ``condition`` copy of a fold's test utterances.
+TEST_COPY_PREFIX = "test@"
+
+
+@dataclass
+class TestCopies:
+    """A feature folder extended with copies of its utterances (features of degraded audio, one
+    store per condition), so that probes trained on the clean train part are also scored on the
+    copies of the test part: ``rows[condition][i]`` is the row of clean row ``i``'s copy."""
+
+    folder: FeatureFolder
+    rows: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, folder: FeatureFolder, copies: dict[str, str | Path]) -> "TestCopies":
+        pooled, ids, rows = [folder.pooled], list(folder.utterance_ids), {}
+        offset = len(folder.utterance_ids)
+        for condition, path in copies.items():
+            copy = load_feature_folder(path)
+            if copy.pooled.shape[1:] != folder.pooled.shape[1:]:
+                raise SerlibError(f"{copy.path}: features shaped {copy.pooled.shape[1:]}, but the clean "
+                                  f"store {folder.path} has {folder.pooled.shape[1:]}; extract both "
+                                  "with the same model and settings")
+            row_of = {utterance_id: row for row, utterance_id in enumerate(copy.utterance_ids)}
+            missing = [utterance_id for utterance_id in folder.utterance_ids if utterance_id not in row_of]
+            if missing:
+                raise SerlibError(f"{copy.path} lacks {len(missing)} utterances of {folder.path} "
+                                  f"(first: {missing[0]!r}); extract the degraded copy of the whole corpus")
+            rows[condition] = offset + np.array([row_of[u] for u in folder.utterance_ids], dtype=np.int64)
+            pooled.append(copy.pooled)
+            ids += copy.utterance_ids
+            offset += len(copy.utterance_ids)
+        extended = FeatureFolder(folder.path, np.concatenate(pooled), ids, folder.index, folder.frames)
+        return cls(extended, rows)
+
+    def split(self, split: LabelledSplit) -> LabelledSplit:
+        """``split`` with one more evaluated part per condition: the copies of its test rows."""
+        rows, labels = dict(split.rows), dict(split.labels)
+        speakers = dict(split.speakers) if split.speakers else None
+        for condition, copy_rows in self.rows.items():
+            name = f"{TEST_COPY_PREFIX}{condition}"
+            rows[name] = copy_rows[split.rows["test"]]
+            labels[name] = split.labels["test"]
+            if speakers is not None:
+                speakers[name] = split.speakers["test"]
+        return LabelledSplit(split.class_names, rows, labels, speakers)
+
+
+def evaluated_parts(split: LabelledSplit) -> list[str]:
+    """The parts a probe is scored on after every epoch: dev, test, then any test copies."""
+    return ["dev", "test"] + [name for name in split.rows if name.startswith(TEST_COPY_PREFIX)]

@@ -36,8 +36,8 @@ from serlib.probing.histories import (FoldRuns, ProbeRun, RunHistory, feature_st
 from serlib.probing.kinds import ProbeKind, get_probe_kind
 from serlib.probing.probes import PaperMLPProbe, SoftmaxLinearProbe, group_init_seed
 from serlib.probing.inputs import (FeatureFolder, LabelledSplit,  # noqa: F401 (re-exported)
-                                   describe_run, join_split, load_feature_folder, read_split_table,
-                                   subsample_train)
+                                   TestCopies, describe_run, evaluated_parts, join_split, load_feature_folder,
+                                   read_split_table, subsample_train)
 
 #: Part of every probe cache key: bump it when a change to training changes results.
 TRAINING_CODE_VERSION = 3
@@ -161,7 +161,8 @@ def _fit_autograd(module: nn.Module, inputs: ProbeInputs, split: LabelledSplit,
     optimiser = _adam(list(module.parameters()), config.learning_rate, device, fused=True)
     train_rows, train_labels = split.rows["train"], torch.as_tensor(split.labels["train"])
     batches = _Batches(len(train_rows), config.batch_size, seed)
-    history: dict[str, list] = {"dev": [], "test": [], "weights": []}
+    parts = evaluated_parts(split)
+    history: dict[str, list] = {**{part: [] for part in parts}, "weights": []}
     for _ in range(config.epochs):
         module.train()
         for batch_positions in batches.epoch():
@@ -175,13 +176,14 @@ def _fit_autograd(module: nn.Module, inputs: ProbeInputs, split: LabelledSplit,
             optimiser.step()
         module.eval()
         with torch.no_grad():
-            for split_name in ("dev", "test"):
+            for split_name in parts:
                 history[split_name].append(_predict(module, inputs, split.rows[split_name],
                                                     group_ids, config.eval_batch_size))
             if hasattr(module, "layer_weights"):
                 history["weights"].append(module.layer_weights().cpu().numpy())
     weights = np.stack(history["weights"]) if history["weights"] else None
-    return RunHistory(np.stack(history["dev"]), np.stack(history["test"]), weights)
+    return RunHistory(np.stack(history["dev"]), np.stack(history["test"]), weights,
+                      {part: np.stack(history[part]) for part in parts[2:]})
 
 
 def _predict(module: nn.Module, inputs: ProbeInputs, rows: np.ndarray, group_ids: Sequence[int],
@@ -255,12 +257,13 @@ def _fit_pooled_fused(module: nn.Module, inputs: ProbeInputs, split: LabelledSpl
     num_seeds, num_layers = len(seeds), len(layers)
     pooled = inputs.pooled
     train_features = pooled[torch.as_tensor(split.rows["train"])][:, layers].contiguous().to(device)
-    eval_rows = np.concatenate([split.rows["dev"], split.rows["test"]])
+    parts = evaluated_parts(split)
+    eval_rows = np.concatenate([split.rows[part] for part in parts])
     eval_features = pooled[torch.as_tensor(eval_rows)][:, layers].transpose(0, 1).contiguous().to(device)
     num_classes = len(split.class_names)
     train_onehot = F.one_hot(torch.as_tensor(split.labels["train"]), num_classes).float().to(device)
     seed_batches = [_Batches(len(train_features), config.batch_size, seed) for seed in seeds]
-    num_dev = len(split.rows["dev"])
+    bounds = np.cumsum([0] + [len(split.rows[part]) for part in parts])
     eval_history = []
     with torch.no_grad():
         for _ in range(config.epochs):
@@ -282,9 +285,12 @@ def _fit_pooled_fused(module: nn.Module, inputs: ProbeInputs, split: LabelledSpl
                 _group_logits(module, slice(s * num_layers, (s + 1) * num_layers), eval_features).cpu()
                 for s in range(num_seeds)]))
     logits = torch.stack(eval_history).numpy()  # [E, S*L, N_eval, C]
-    return [RunHistory(logits[:, s * num_layers:(s + 1) * num_layers, :num_dev],
-                       logits[:, s * num_layers:(s + 1) * num_layers, num_dev:])
-            for s in range(num_seeds)]
+    histories = []
+    for s in range(num_seeds):
+        by_part = {part: logits[:, s * num_layers:(s + 1) * num_layers, bounds[index]:bounds[index + 1]]
+                   for index, part in enumerate(parts)}
+        histories.append(RunHistory(by_part.pop("dev"), by_part.pop("test"), None, by_part))
+    return histories
 
 
 def _uses_fused_path(kind: ProbeKind) -> bool:
@@ -366,14 +372,28 @@ def _frame_fold_runs(kind: ProbeKind, folder: FeatureFolder, splits: list[tuple[
                                    for seed in seeds}) for fold, split in splits]
 
 
+def speaker_standardized(folder: FeatureFolder, split_table: pd.DataFrame) -> FeatureFolder:
+    """``folder`` with every utterance's pooled features standardised with the mean and standard
+    deviation of its speaker's utterances (per hidden state and dimension), speakers as the split
+    table names them; an utterance the table does not name keeps its features."""
+    speaker_of = split_table.drop_duplicates("utterance_id").set_index("utterance_id")["speaker"]
+    speakers = pd.Series(folder.utterance_ids).map(speaker_of)
+    pooled = np.array(folder.pooled, dtype=np.float32)
+    for _, rows in speakers.dropna().groupby(speakers.dropna()).groups.items():
+        rows = np.asarray(rows)
+        mean, scale = feature_statistics(pooled[rows])
+        pooled[rows] = (pooled[rows] - mean) / scale
+    return FeatureFolder(folder.path, pooled, folder.utterance_ids, folder.index, folder.frames)
+
+
 def train_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, probe: str = "linear",
                 seeds: int | Sequence[int] = 5, epochs: int = 30, batch_size: int = 32,
                 learning_rate: float = 1e-3, device: str = "auto", groups_per_pass: int | None = None,
                 corpus: str | None = None, model: str | None = None,
                 language: str | None = None,
                 train_fraction: float | None = None,
-                standardize: bool = False, protocol: str | None = None,
-                progress: bool = False) -> ProbeRun:
+                standardize: bool | str = False, protocol: str | None = None,
+                progress: bool = False, test_copies: dict[str, str | Path] | None = None) -> ProbeRun:
     """Train ``probe`` for every layer (or k), seed and fold of a split on one feature folder.
 
     Every fold of the split (``fold`` column; a split without one is a single fold) is trained
@@ -384,20 +404,25 @@ def train_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, p
     column. ``standardize`` scales every feature dimension with the statistics of the fold's
     train part alone (the paper fed raw features; see :class:`ProbeInputs`). ``protocol`` is
     recorded in every row (default: read from the split file's name, else ``custom``).
+    ``standardize="speaker"`` standardises every utterance with the statistics of its own
+    speaker's utterances (all of them, whatever their part: a common SER practice that uses the
+    test speaker's unlabelled audio) instead of the train part's.
+    ``test_copies`` (condition -> feature folder of a degraded copy of the corpus) scores the
+    probes trained on the clean train part on the copies of each fold's test utterances too
+    (parts ``test@<condition>`` of the tables; pooled probes only).
     Frame-level probes (``dense``, ``aggregate``) train every fold and seed at once on the
     frames held in memory (:mod:`serlib.probing.frame_grid`); ``progress`` shows their bar.
     """
     from serlib.data.splits import protocol_of_split_file
 
     kind = get_probe_kind(probe)
-    if kind.trainer == "sklearn":  # aggregate-concat: no epochs, batches or device
-        from serlib.probing.concat import train_concat_probe
-
-        return train_concat_probe(feature_dir, split_csv, seeds=seeds, corpus=corpus, model=model,
-                                  language=language, protocol=protocol, standardize=standardize,
-                                  train_fraction=train_fraction)
     folder = load_feature_folder(feature_dir)
     table, _ = read_split_table(split_csv)
+    if standardize == "speaker":
+        folder, standardize = speaker_standardized(folder, table), False
+    copies = TestCopies.of(folder, test_copies) if test_copies else None
+    if copies is not None and kind.input == "frames":
+        raise SerlibError(f"degraded test copies are scored by pooled probes; {probe!r} reads frames")
     if protocol is None:
         protocol = "custom" if isinstance(split_csv, pd.DataFrame) else protocol_of_split_file(split_csv)
     labels = describe_run(folder, probe, corpus, model, language)
@@ -411,7 +436,14 @@ def train_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, p
                           f"{folder.num_hidden_states}; use a per-layer probe (linear, softmax)")
     splits = [(fold, join_split(folder, table, fold))
               for fold in sorted(int(fold) for fold in table["fold"].unique())]
-    if kind.input == "frames":
+    if copies is not None:  # rows of the copies follow the clean ones'
+        splits = [(fold, copies.split(split)) for fold, split in splits]
+        folder = copies.folder
+    if kind.trainer == "sklearn":  # aggregate-concat: no epochs, batches or device
+        from serlib.probing.concat import chosen_regularisation, concat_fold_runs
+
+        folds = concat_fold_runs(folder, splits, seed_list, bool(standardize), train_fraction=train_fraction)
+    elif kind.input == "frames":
         if train_fraction is not None:
             raise SerlibError(f"train fractions are run on pooled probes; {probe!r} reads frames")
         folds = _frame_fold_runs(kind, folder, splits, seed_list, config, progress)
@@ -427,6 +459,8 @@ def train_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, p
                                         seed, config, inputs) for seed in seed_list]
             folds.append(FoldRuns(fold, split, dict(zip(seed_list, histories))))
     run = probe_run_tables(labels, protocol, folds, layer_labels, folder.utterance_ids)
+    if kind.trainer == "sklearn":
+        run.results["regularisation_C"] = chosen_regularisation(run.results)
     if train_fraction is not None:
         run.results["train_fraction"] = float(train_fraction)
         run.predictions["train_fraction"] = float(train_fraction)
