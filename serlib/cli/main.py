@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "serlib.cli.findings",
     "serlib.cli.report",
     "serlib.cli.plan",
+    "serlib.cli.reproduce",
 )
 
 

@@ -1,12 +1,15 @@
-"""``./run_all.sh [PROFILE] [--from NN] [--only NN] [--lab]``: run the study's notebooks for a profile.
+"""``./run_all.sh [PROFILE] [--from NN] [--to NN] [--only NN] [--lab]``: run the study's notebooks for a profile.
 
 The command line of :mod:`serlib.study.runner`: checks the profile first (listing everything
 missing), then executes ``notebooks/NN_*.ipynb`` in order with papermill, writing the executed
 copies to ``results/<profile>/notebooks/``, stops at the first failing notebook, then writes the
 static HTML report ``results/<profile>/report/`` and ends with one summary (each notebook's
-time, the extraction's planned against its actual time, where the report is). A whole run
-also writes each notebook's seconds to ``results/<profile>/run_seconds.csv``. ``--lab`` opens
-JupyterLab on ``results/<profile>/`` instead.
+time, the extraction's planned against its actual time, where the report is). Every run, whole
+or partial, records the machine, libraries, code versions and feature stores it used in
+``results/<profile>/environment.json`` (:mod:`serlib.study.environment`); a whole run also
+writes each notebook's seconds to ``results/<profile>/run_seconds.csv``. A profile given as a
+YAML file reaches the notebooks as its absolute path. ``--lab`` opens JupyterLab on
+``results/<profile>/`` instead.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import time
 from serlib.common.errors import SerlibError
 from serlib.report.site import build_report_site
 from serlib.study.config import load_config
+from serlib.study.environment import write_environment
 from serlib.study.plan import long_run_plan, planned_extraction_seconds
+from serlib.study.reproduce import notebook_profile
 from serlib.study.runner import execute_notebook, select_notebooks, study_notebooks
 
 RUN_SECONDS_FILE = "run_seconds.csv"
@@ -29,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="run_all.sh", description=__doc__.split("\n\n")[0])
     parser.add_argument("profile", nargs="?", default="demo", help="params/<profile>.yaml (default: demo)")
     parser.add_argument("--from", dest="start", metavar="NN", help="start at notebook NN")
+    parser.add_argument("--to", dest="end", metavar="NN", help="stop after notebook NN")
     parser.add_argument("--only", metavar="NN", help="run only notebook NN")
     parser.add_argument("--lab", action="store_true",
                         help="open JupyterLab on results/<profile>/ instead of running")
@@ -47,13 +53,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  - {problem}", file=sys.stderr)
             return 2
         print(long_run_plan(config), end="", flush=True)  # only for long runs (serlib plan)
-        notebooks = select_notebooks(study_notebooks(), args.start, args.only)
+        notebooks = select_notebooks(study_notebooks(), args.start, args.only, args.end)
+        parameter = notebook_profile(args.profile)  # what the user named: params/<name>.yaml or a file
         output_dir = config.results_dir / "notebooks"
         total = time.perf_counter()
         times = {}
         for number, notebook in enumerate(notebooks, start=1):
             print(f"[{config.profile}] {number}/{len(notebooks)} {notebook.name}", flush=True)
-            times[notebook.name] = execute_notebook(notebook, output_dir / notebook.name, config.profile)
+            times[notebook.name] = execute_notebook(notebook, output_dir / notebook.name, parameter)
+        environment = write_environment(config)
         index = build_report_site(config.results_dir)
         print(f"[{config.profile}] done: {len(notebooks)} notebooks in "
               f"{time.perf_counter() - total:.0f} s")
@@ -66,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         if extraction is not None and planned is not None:
             print(f"  extraction (notebook 02): {extraction:.0f} s; planned for a fresh run: {planned:.0f} s "
                   "(serlib plan; cached stores make a rerun shorter)")
+        print(f"  environment record: {environment}")
         print(f"  executed notebooks: {output_dir}\n  report: {index} "
               f"(open it in a browser, or ./run_all.sh --lab {config.profile})")
     except SerlibError as error:

@@ -7,6 +7,15 @@ reads globals or hard-coded paths.
 Values may name environment variables as ``${NAME}`` or ``${NAME:-default}``, so data roots
 live outside the repository (``SERLIB_EMODB_ROOT=/data/emodb ./run_all.sh paper``). Relative
 paths are resolved against the repository root (the folder that holds ``params/``).
+
+Three environment variables move a run's folders without editing the profile (``serlib
+reproduce`` uses them to rerun into a scratch folder; notebook kernels inherit them from the
+process that starts them). Each wins over the profile's key of the same name:
+
+- ``SERLIB_WORK_DIR``: the caches (manifests, probe results, jobs; ``work_dir:``, default
+  ``work/<profile>``);
+- ``SERLIB_RESULTS_DIR``: the results folder (``results_dir:``, default ``results/<profile>``);
+- ``SERLIB_FEATURE_DIR``: the feature stores (``feature_dir:``, default ``<work_dir>/features``).
 """
 
 from __future__ import annotations
@@ -25,6 +34,11 @@ from serlib.data.splits import DEFAULT_REPEATS, PROTOCOLS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PARAMS_DIR = REPO_ROOT / "params"
+
+#: Environment variables that move a run's folders (they win over the profile's keys).
+WORK_DIR_VARIABLE = "SERLIB_WORK_DIR"
+RESULTS_DIR_VARIABLE = "SERLIB_RESULTS_DIR"
+FEATURE_DIR_VARIABLE = "SERLIB_FEATURE_DIR"
 
 RANDOM_PREFIX = "random:"  # same as serlib.features.models.RANDOM_PREFIX, without importing torch
 _ENV_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -120,14 +134,16 @@ class StudyConfig:
     analysis: dict[str, Any] = field(default_factory=dict)
     execution: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
+    #: the feature stores (``feature_dir:`` or ``SERLIB_FEATURE_DIR``); None: ``work_dir/features``
+    feature_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.feature_dir is None:
+            object.__setattr__(self, "feature_dir", self.work_dir / "features")
 
     @property
     def manifest_dir(self) -> Path:
         return self.work_dir / "manifests"
-
-    @property
-    def feature_dir(self) -> Path:
-        return self.work_dir / "features"
 
     @property
     def tables_dir(self) -> Path:
@@ -259,7 +275,11 @@ def _split_protocols(split: dict, source: Path) -> tuple[str, ...]:
 
 
 def load_config(profile: str | os.PathLike = "demo", **overrides: Any) -> StudyConfig:
-    """Read a profile; keyword overrides (e.g. from papermill parameters) replace top-level keys."""
+    """Read a profile; keyword overrides (e.g. from papermill parameters) replace top-level keys.
+
+    ``SERLIB_WORK_DIR``, ``SERLIB_RESULTS_DIR`` and ``SERLIB_FEATURE_DIR``, when set, win over
+    both the profile and the overrides (see the module docstring).
+    """
     source = profile_path(profile)
     with open(source, encoding="utf-8") as handle:
         raw = yaml.safe_load(handle) or {}
@@ -267,15 +287,16 @@ def load_config(profile: str | os.PathLike = "demo", **overrides: Any) -> StudyC
         raise SerlibError(f"{source}: a profile must be a YAML mapping")
     raw.update({key: value for key, value in overrides.items() if value is not None})
     name = str(raw.get("profile", source.stem))
-    work_dir = os.environ.get("SERLIB_WORK_DIR") or raw.get("work_dir") or f"work/{name}"
-    results_dir = raw.get("results_dir") or f"results/{name}"
+    work_dir = _resolve_path(str(os.environ.get(WORK_DIR_VARIABLE) or raw.get("work_dir") or f"work/{name}"))
+    results_dir = os.environ.get(RESULTS_DIR_VARIABLE) or raw.get("results_dir") or f"results/{name}"
+    feature_dir = os.environ.get(FEATURE_DIR_VARIABLE) or raw.get("feature_dir")
     split = raw.get("split") or {}
     protocols = _split_protocols(split, source)
     return StudyConfig(
         profile=name,
         description=str(raw.get("description", "")),
         figure_label=str(raw.get("figure_label", name)),
-        work_dir=_resolve_path(str(work_dir)),
+        work_dir=work_dir,
         results_dir=_resolve_path(str(results_dir)),
         corpora=tuple(_parse_corpus(entry, source) for entry in raw.get("corpora", [])),
         models=tuple(_parse_model(entry, source) for entry in raw.get("models", [])),
@@ -290,6 +311,7 @@ def load_config(profile: str | os.PathLike = "demo", **overrides: Any) -> StudyC
         analysis=dict(raw.get("analysis") or {}),
         execution=dict(raw.get("execution") or {}),
         source=source,
+        feature_dir=_resolve_path(str(feature_dir)) if feature_dir else work_dir / "features",
     )
 
 

@@ -40,17 +40,19 @@ def study_notebooks(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
     return notebooks
 
 
-def select_notebooks(notebooks: list[Path], start: str | None, only: str | None) -> list[Path]:
-    """Apply ``--from NN`` / ``--only NN`` (two-digit prefixes)."""
+def select_notebooks(notebooks: list[Path], start: str | None, only: str | None,
+                     end: str | None = None) -> list[Path]:
+    """Apply ``--from NN`` / ``--to NN`` (both included) / ``--only NN`` (two-digit prefixes)."""
     numbers = [p.name[:2] for p in notebooks]
-    for flag, value in (("--from", start), ("--only", only)):
+    for flag, value in (("--from", start), ("--to", end), ("--only", only)):
         if value is not None and value.zfill(2) not in numbers:
             raise SerlibError(f"{flag} {value}: no notebook with that number; have {', '.join(numbers)}")
     if only is not None:
         return [p for p in notebooks if p.name[:2] == only.zfill(2)]
-    if start is not None:
-        return [p for p in notebooks if p.name[:2] >= start.zfill(2)]
-    return notebooks
+    if start is not None and end is not None and start.zfill(2) > end.zfill(2):
+        raise SerlibError(f"--from {start} comes after --to {end}: no notebook to run")
+    return [p for p in notebooks
+            if (start is None or p.name[:2] >= start.zfill(2)) and (end is None or p.name[:2] <= end.zfill(2))]
 
 
 def execute_notebook(notebook: Path, output: Path, profile: str, progress: bool = True) -> float:
