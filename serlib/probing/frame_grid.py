@@ -57,7 +57,7 @@ from serlib.probing.probes import AggregateDenseProbe, DenseHead, group_init_see
 #: The frame-level kinds this grid trains, and whether they read one hidden state per group.
 FRAME_GRID_KINDS = {"dense": "per_layer", "aggregate": "all_layers"}
 #: Frames per chunk when evaluating dev and test (bounds the memory of one chunk).
-EVAL_FRAMES = 16384
+EVAL_FRAMES = 4096
 
 
 @dataclass
@@ -107,6 +107,7 @@ class _Workspace:
     def __init__(self, device: torch.device):
         self.device = device
         self.buffers: dict[str, torch.Tensor] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}
 
     def get(self, name: str, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         size = int(np.prod(shape))
@@ -115,7 +116,57 @@ class _Workspace:
             buffer = torch.empty(max(size, int(1.25 * (buffer.numel() if buffer is not None else 0))),
                                  dtype=dtype, device=self.device)
             self.buffers[name] = buffer
+            self.shapes.pop(name, None)
         return buffer[:size].view(shape)
+
+    def get_with_ones(self, name: str, *shape: int) -> torch.Tensor:
+        """A ``[..., W + 1]`` buffer for ``W = shape[-1]`` values per row and a last column of
+        ones (written only when its shape changes: callers write the first W columns only)."""
+        full = (*shape[:-1], shape[-1] + 1)
+        view = self.get(name, *full)
+        if self.shapes.get(name) != full:
+            view[..., -1] = 1.0
+            self.shapes[name] = full
+        return view
+
+
+class _Pooling:
+    """The mean over each utterance's frames of a packed batch, and its gradient.
+
+    Utterances of one length (the common case: EmoDB's 2 s clips, corpora of fixed-length clips)
+    are a reshape; mixed lengths a product with the ``[B, frames]`` averaging matrix."""
+
+    def __init__(self, counts: np.ndarray, workspace: _Workspace, device: torch.device):
+        self.batch = len(counts)
+        self.length = int(counts[0]) if (counts == counts[0]).all() else None
+        self.averaging = None
+        if self.length is None:
+            total = int(counts.sum())
+            self.averaging = workspace.get("averaging", self.batch, total).zero_()
+            owner = torch.from_numpy(np.repeat(np.arange(self.batch), counts)).to(device)
+            weights = torch.from_numpy(np.repeat(1.0 / counts, counts).astype(np.float32)).to(device)
+            self.averaging[owner, torch.arange(total, device=device)] = weights
+
+    def mean(self, products: _Products, values: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``[G, B, H]`` means of ``[G, frames, H]`` values."""
+        if self.length is None:
+            return products.mm(self.averaging, values, out)
+        groups, _, hidden = values.shape
+        return torch.mean(values.view(groups, self.batch, self.length, hidden), dim=2, out=out)
+
+    def relu_backward(self, products: _Products, grad: torch.Tensor, activations: torch.Tensor,
+                      out: torch.Tensor) -> torch.Tensor:
+        """``[G, frames, H]`` gradient before the ReLU whose ``activations`` were averaged, from
+        the gradient ``[G, B, H]`` of the means (for equal lengths a broadcast, never written out)."""
+        if self.length is None:
+            products.mm(self.averaging.t(), grad, out)
+            return torch.ops.aten.threshold_backward.grad_input(out, activations, 0.0, grad_input=out)
+        groups, _, hidden = grad.shape
+        shape = (groups, self.batch, self.length, hidden)
+        spread = grad.div(self.length)[:, :, None, :].expand(shape)
+        torch.ops.aten.threshold_backward.grad_input(spread, activations.view(shape), 0.0,
+                                                     grad_input=out.view(shape))
+        return out
 
 
 class _Gatherer:
@@ -126,26 +177,29 @@ class _Gatherer:
         self.bank = bank
         self.device = device
         self.mean = None if mean is None else mean[:, None, :].to(device)
-        self.scale = None if scale is None else scale[:, None, :].to(device)
+        if mean is not None:
+            self.inverse_scale = (1.0 / scale[:, None, :]).to(device)
+            self.shift = -self.mean * self.inverse_scale
 
-    def gather(self, rows: np.ndarray, workspace: _Workspace) -> tuple[torch.Tensor, torch.Tensor]:
-        """``[S, frames, D]`` float32 frames of ``rows`` (packed, utterance after utterance) and
-        the ``[B, frames]`` matrix that averages each utterance's frames."""
-        frames, device = self.bank.frames, self.device
+    def gather(self, rows: np.ndarray, workspace: _Workspace, states: slice = slice(None)) -> torch.Tensor:
+        """``[S, frames, D + 1]`` float32 frames of ``rows`` (packed, utterance after utterance)
+        of the bank's hidden states ``states``, with a last column of ones (the first layer's
+        bias is a row of its weights)."""
+        frames = self.bank.frames[states]
         starts, counts = self.bank.starts[rows], self.bank.counts[rows]
-        total = int(counts.sum())
-        batch = workspace.get("frames", frames.shape[0], total, frames.shape[2])
+        batch = workspace.get_with_ones("frames", frames.shape[0], int(counts.sum()), frames.shape[2])
+        values = batch[..., :-1]
         position = 0
         for start, count in zip(starts.tolist(), counts.tolist()):  # each utterance is a block
-            batch[:, position: position + count].copy_(frames[:, start: start + count])  # (to the device)
+            values[:, position: position + count].copy_(frames[:, start: start + count])  # (to the device)
             position += count
-        if self.mean is not None:
-            batch.sub_(self.mean).div_(self.scale)
-        averaging = workspace.get("averaging", len(rows), total).zero_()
-        owner = torch.from_numpy(np.repeat(np.arange(len(rows)), counts)).to(device)
-        weights = torch.from_numpy(np.repeat(1.0 / counts, counts).astype(np.float32)).to(device)
-        averaging[owner, torch.arange(total, device=device)] = weights
-        return batch, averaging
+        if self.mean is not None:  # (x - mean) / scale in one pass
+            torch.addcmul(self.shift[states], values, self.inverse_scale[states], out=values)
+        return batch
+
+    def pooling(self, rows: np.ndarray, workspace: _Workspace) -> _Pooling:
+        """The mean over each utterance's frames of a batch of ``rows``."""
+        return _Pooling(self.bank.counts[rows], workspace, self.device)
 
 
 class _Products:
@@ -163,13 +217,32 @@ class _Products:
             return out
         return torch.matmul(a, b, out=out)
 
-    def addmm(self, bias: torch.Tensor, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """``out[g] = bias[g] + a[g] b[g]`` with ``bias [G, 1, K]``."""
-        if self.per_group:
-            for group in range(a.shape[0]):
-                torch.addmm(bias[group], a[group], b[group], out=out[group])
-            return out
-        return torch.baddbmm(bias, a, b, out=out)
+
+@dataclass
+class _Heads:
+    """The dense heads of a run's ``G`` groups, their first two biases folded into the weights
+    as a last row (read against a last input column of ones, so that one product computes
+    ``x w + b`` and one gives both gradients): ``layer1 [G, D + 1, H]``, ``layer2 [G, H + 1, H]``,
+    ``w_out [G, H, C]``, ``b_out [G, 1, C]``; initialised with the values of a
+    :class:`~serlib.probing.probes.DenseHead`'s ``w1, b1, w2, b2, w_out, b_out``."""
+
+    layer1: torch.Tensor
+    layer2: torch.Tensor
+    w_out: torch.Tensor
+    b_out: torch.Tensor
+
+    @classmethod
+    def of(cls, head: DenseHead, device: torch.device) -> "_Heads":
+        with torch.no_grad():
+            layer1 = torch.cat([head.w1, head.b1[:, None, :]], dim=1)
+            layer2 = torch.cat([head.w2, head.b2[:, None, :]], dim=1)
+        heads = cls(*(tensor.detach().clone().to(device) for tensor in (layer1, layer2, head.w_out, head.b_out)))
+        for parameter in heads.parameters():
+            parameter.grad = torch.zeros_like(parameter)
+        return heads
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [self.layer1, self.layer2, self.w_out, self.b_out]
 
 
 @dataclass
@@ -179,7 +252,7 @@ class _Run:
     fold: FrameFold
     seed: int
     gatherer: _Gatherer
-    head: DenseHead
+    heads: _Heads
     mixing: AggregateDenseProbe | None
     optimiser: torch.optim.Optimizer
     generator: torch.Generator
@@ -194,82 +267,120 @@ class _Run:
         self.batches = list(torch.split(order, batch_size))
 
 
-def _head_parameters(head: DenseHead) -> list[torch.Tensor]:
-    return [head.w1, head.b1, head.w2, head.b2, head.w_out, head.b_out]
-
-
 def _build_run(kind: ProbeKind, bank: FrameBank, fold: FrameFold, seed: int, groups: list[int],
                gatherer: _Gatherer, config, device: torch.device) -> _Run:
     num_classes = len(fold.split.class_names)
     mixing = None
     if kind.scope == "per_layer":
-        head = DenseHead(bank.width, num_classes, [group_init_seed(seed, group) for group in groups]).to(device)
+        head = DenseHead(bank.width, num_classes, [group_init_seed(seed, group) for group in groups])
     else:
         mixing = kind.build(bank.num_hidden_states, bank.width, num_classes, groups, seed).to(device)
+        mixing.raw_layer_weights.requires_grad_(False)
+        mixing.raw_layer_weights.grad = torch.zeros_like(mixing.raw_layer_weights)
         head = mixing.head
-    parameters = _head_parameters(head) + ([mixing.raw_layer_weights] if mixing is not None else [])
-    for parameter in parameters:
-        parameter.requires_grad_(False)
-        parameter.grad = torch.zeros_like(parameter)
+    heads = _Heads.of(head, device)
+    parameters = heads.parameters() + ([mixing.raw_layer_weights] if mixing is not None else [])
     optimiser = torch.optim.Adam(parameters, lr=config.learning_rate,
                                  fused=device.type in ("cpu", "cuda"))
     onehot = F.one_hot(torch.as_tensor(fold.split.labels["train"]), num_classes).float().to(device)
-    return _Run(fold, seed, gatherer, head, mixing, optimiser,
+    return _Run(fold, seed, gatherer, heads, mixing, optimiser,
                 torch.Generator().manual_seed(int(seed)), onehot)
 
 
-def _inputs(run: _Run, frames: torch.Tensor, workspace: _Workspace) -> torch.Tensor:
-    """``[G, frames, D]`` what the heads read: the frames of each hidden state (dense), or the
-    run's learned weighted sums of all of them (one product over the hidden-state axis)."""
+@dataclass
+class _HeadView:
+    """The parameters and gradients of some groups of a run's heads (views)."""
+
+    layer1: torch.Tensor
+    layer2: torch.Tensor
+    w_out: torch.Tensor
+    b_out: torch.Tensor
+    grads: tuple[torch.Tensor, ...]
+
+    @classmethod
+    def of(cls, heads: _Heads, groups: slice) -> "_HeadView":
+        parameters = [parameter[groups] for parameter in heads.parameters()]
+        return cls(*parameters, tuple(parameter.grad[groups] for parameter in heads.parameters()))
+
+
+def _group_passes(run: _Run, products: _Products) -> list[slice]:
+    """The groups computed together: one hidden state at a time on a CPU (its frames, activations
+    and gradients stay in cache: measured 4% faster than all states at once), all of them at once
+    elsewhere; an aggregation is one group over every hidden state."""
+    groups = run.heads.layer1.shape[0]
+    if products.per_group and run.mixing is None:
+        return [slice(group, group + 1) for group in range(groups)]
+    return [slice(None)]
+
+
+def _inputs(run: _Run, rows: np.ndarray, groups: slice, workspace: _Workspace) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[G, frames, D + 1]`` what the heads of ``groups`` read (a last column of ones): the frames
+    of their hidden states (dense), or the run's learned weighted sums of all hidden states (one
+    product over the hidden-state axis); and the frames gathered."""
+    frames = run.gatherer.gather(rows, workspace, groups if run.mixing is None else slice(None))
     if run.mixing is None:
-        return frames
+        return frames, frames
     weights = run.mixing.raw_layer_weights  # [G, S]
     states, count, width = frames.shape
     mixture = workspace.get("mixture", weights.shape[0], count, width)
     torch.mm(weights, frames.view(states, count * width), out=mixture.view(weights.shape[0], -1))
-    return mixture
+    mixture[..., -1] = 1.0  # the ones, not their weighted sum
+    return mixture, frames
 
 
-def _forward(run: _Run, products: _Products, inputs: torch.Tensor, averaging: torch.Tensor,
+def _forward(view: _HeadView, products: _Products, inputs: torch.Tensor, pooling: _Pooling,
              workspace: _Workspace):
-    """The dense head of every group on ``inputs [G, frames, D]``; the activations and logits."""
-    head = run.head
+    """The dense heads of ``view`` on ``inputs [G, frames, D + 1]``: the activations (the first
+    with its column of ones), the means over each utterance and the logits."""
     groups, count, _ = inputs.shape
-    hidden = head.w1.shape[-1]
-    act1 = products.addmm(head.b1[:, None, :], inputs, head.w1,
-                          workspace.get("act1", groups, count, hidden)).relu_()
-    act2 = products.addmm(head.b2[:, None, :], act1, head.w2,
-                          workspace.get("act2", groups, count, hidden)).relu_()
-    pooled = products.mm(averaging, act2, workspace.get("pooled", groups, averaging.shape[0], hidden))
-    logits = torch.baddbmm(head.b_out, pooled, head.w_out)
+    hidden = view.layer2.shape[-1]
+    pre1 = products.mm(inputs, view.layer1, workspace.get("pre1", groups, count, hidden))
+    act1 = workspace.get_with_ones("act1", groups, count, hidden)
+    torch.clamp_min(pre1, 0.0, out=act1[..., :hidden])
+    act2 = products.mm(act1, view.layer2, workspace.get("act2", groups, count, hidden)).relu_()
+    pooled = pooling.mean(products, act2, workspace.get("pooled", groups, pooling.batch, hidden))
+    logits = torch.baddbmm(view.b_out, pooled, view.w_out)
     return act1, act2, pooled, logits
+
+
+def _backward(view: _HeadView, products: _Products, workspace: _Workspace, inputs: torch.Tensor,
+              pooling: _Pooling, onehot: torch.Tensor, forward, input_grad: bool) -> torch.Tensor | None:
+    """Every gradient of the heads of ``view`` (and, with ``input_grad``, of their inputs)."""
+    act1, act2, pooled, logits = forward
+    groups, count, hidden = act2.shape
+    grad_layer1, grad_layer2, grad_w_out, grad_b_out = view.grads
+    logit_grad = torch.softmax(logits, dim=-1).sub_(onehot[None])
+    logit_grad.div_(pooling.batch)
+    torch.bmm(pooled.transpose(1, 2), logit_grad, out=grad_w_out)
+    torch.sum(logit_grad, dim=1, keepdim=True, out=grad_b_out)
+    pooled_grad = torch.bmm(logit_grad, view.w_out.transpose(1, 2))  # [G, B, H]
+    pre2_grad = pooling.relu_backward(products, pooled_grad, act2, workspace.get("grad_act2", groups, count, hidden))
+    products.mm(act1.transpose(1, 2), pre2_grad, grad_layer2)  # and the bias's row
+    grad = products.mm(pre2_grad, view.layer2[:, :hidden].transpose(1, 2),
+                       workspace.get("grad_act1", groups, count, hidden))
+    pre1_grad = torch.ops.aten.threshold_backward.grad_input(grad, act1[..., :hidden], 0.0, grad_input=grad)
+    products.mm(inputs.transpose(1, 2), pre1_grad, grad_layer1)  # and the bias's row
+    if not input_grad:
+        return None
+    grad = products.mm(pre1_grad, view.layer1.transpose(1, 2), workspace.get("input_grad", *inputs.shape))
+    grad[..., -1] = 0.0  # the ones are not mixed
+    return grad
 
 
 def _train_step(run: _Run, products: _Products, workspace: _Workspace, rows: np.ndarray,
                 positions: torch.Tensor) -> None:
-    frames, averaging = run.gatherer.gather(rows, workspace)
-    inputs = _inputs(run, frames, workspace)
-    head = run.head
-    act1, act2, pooled, logits = _forward(run, products, inputs, averaging, workspace)
-    groups, count, hidden = act1.shape
-    logit_grad = torch.softmax(logits, dim=-1).sub_(run.onehot[positions][None])
-    logit_grad.div_(len(rows))
-    torch.bmm(pooled.transpose(1, 2), logit_grad, out=head.w_out.grad)
-    torch.sum(logit_grad, dim=1, keepdim=True, out=head.b_out.grad)
-    pooled_grad = torch.bmm(logit_grad, head.w_out.transpose(1, 2))  # [G, B, H]
-    grad = products.mm(averaging.t(), pooled_grad, workspace.get("grad2", groups, count, hidden))  # d act2
-    grad = torch.ops.aten.threshold_backward(grad, act2, 0.0)  # d pre2
-    products.mm(act1.transpose(1, 2), grad, head.w2.grad)
-    torch.sum(grad, dim=1, out=head.b2.grad)
-    grad = products.mm(grad, head.w2.transpose(1, 2), workspace.get("grad1", groups, count, hidden))
-    grad = torch.ops.aten.threshold_backward(grad, act1, 0.0)  # d pre1
-    products.mm(inputs.transpose(1, 2), grad, head.w1.grad)
-    torch.sum(grad, dim=1, out=head.b1.grad)
-    if run.mixing is not None:
-        input_grad = products.mm(grad, head.w1.transpose(1, 2), workspace.get("input_grad", *inputs.shape))
-        states, count, width = frames.shape
-        torch.mm(input_grad.view(groups, -1), frames.view(states, count * width).t(),
-                 out=run.mixing.raw_layer_weights.grad)
+    pooling = run.gatherer.pooling(rows, workspace)
+    onehot = run.onehot[positions]
+    for groups in _group_passes(run, products):
+        view = _HeadView.of(run.heads, groups)
+        inputs, frames = _inputs(run, rows, groups, workspace)
+        forward = _forward(view, products, inputs, pooling, workspace)
+        input_grad = _backward(view, products, workspace, inputs, pooling, onehot, forward,
+                               input_grad=run.mixing is not None)
+        if input_grad is not None:  # the mixture's weights
+            states, count, width = frames.shape
+            torch.mm(input_grad.view(input_grad.shape[0], -1), frames.view(states, count * width).t(),
+                     out=run.mixing.raw_layer_weights.grad)
     run.optimiser.step()
 
 
@@ -280,9 +391,12 @@ def _evaluate(run: _Run, products: _Products, workspace: _Workspace, rows: np.nd
     chunks, start = [], 0
     while start < len(rows):
         stop = max(start + 1, int(np.searchsorted(ends, ends[start] - counts[start] + EVAL_FRAMES, "right")))
-        frames, averaging = run.gatherer.gather(rows[start:stop], workspace)
-        inputs = _inputs(run, frames, workspace)
-        chunks.append(_forward(run, products, inputs, averaging, workspace)[3].cpu())
+        chunk_rows = rows[start:stop]
+        pooling = run.gatherer.pooling(chunk_rows, workspace)
+        chunks.append(torch.cat([
+            _forward(_HeadView.of(run.heads, groups), products, _inputs(run, chunk_rows, groups, workspace)[0],
+                     pooling, workspace)[3].cpu()
+            for groups in _group_passes(run, products)]))
         start = stop
     return torch.cat(chunks, dim=1).numpy()
 
