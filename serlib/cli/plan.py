@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 NAME = "plan"
-HELP = "print the expected extraction time, disk, peak memory and probe time of a profile"
+HELP = "print the expected time (extraction, frame-level and pooled probes), disk and memory of a profile"
 DESCRIPTION = (
-    "Estimate what ./run_all.sh PROFILE will cost, per model (summed over the profile's corpora):\n"
-    "extraction time per device (counted multiply-adds over the measured rate of\n"
-    "benchmarks/extract_throughput.py), disk of the pooled and float16 frame stores, peak memory\n"
-    "of one batch (CPU float32 / GPU bfloat16) and linear-probe training time (CPU).\n"
-    "Corpus sizes come from work/<profile>/manifests/ when notebook 01 has run, else from typical\n"
-    "sizes (serlib.study.plan.TYPICAL_CORPORA); model sizes from the bundled configs.\n"
-    "Loads no model and reads no audio."
+    "Estimate what ./run_all.sh PROFILE will cost on each measured device (cpu: the project's\n"
+    "2 cores; cuda: an H100), per model summed over the profile's corpora: extraction (counted\n"
+    "multiply-adds at the measured rate, model loads, per-run and per-utterance overheads, frame-store\n"
+    "writes where frames are kept; acoustic baselines at their measured seconds per audio second),\n"
+    "holding the frames of the frame-level probes (in memory, in groups of hidden states, or spilled\n"
+    "to one temporary file, under the device's memory budget), the frame-level probes (counted\n"
+    "multiply-adds over every fold at the measured rate), the pooled probes (each kind's measured\n"
+    "seconds scaled by utterances, hidden states, width, folds, seeds and epochs), peak memory, and\n"
+    "the disk at the peak and kept at the end. Rates assumed rather than measured are said so.\n"
+    "Corpus sizes and folds come from work/<profile>/manifests/ when notebook 01 has run, else from\n"
+    "typical sizes and speakers (serlib.study.plan.TYPICAL_CORPORA); model sizes from the bundled\n"
+    "configs. Loads no model and reads no audio."
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("profile", help="params/<profile>.yaml, or a path to a profile YAML")
+    parser.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
+                        help="write the plan as JSON (devices with extraction_s, frame_holding_s, "
+                             "frame_probe_s, pooled_probe_s and total_s; peak and kept disk; peak memory; "
+                             "the model x corpus rows) to PATH, or to stdout instead of the text")
     parser.add_argument("--csv", type=Path, default=None,
                         help="also write the per model x corpus plan to this CSV")
     parser.add_argument("--measurements", type=Path, default=None,
@@ -27,13 +37,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from serlib.common.files import atomic_write_text
     from serlib.study.config import load_config
-    from serlib.study.plan import format_plan, load_measurements, plan_study
+    from serlib.study.plan import format_plan, load_measurements, plan_json, plan_study, plan_summary
 
     config = load_config(args.profile)
     measurements = load_measurements(args.measurements)
     plan = plan_study(config, measurements)
-    print(format_plan(config, plan, measurements))
+    summary = plan_summary(config, plan, measurements)
+    if args.json == "-":
+        sys.stdout.write(plan_json(summary))
+    else:
+        print(format_plan(config, plan, measurements, summary))
+        if args.json:
+            atomic_write_text(Path(args.json), plan_json(summary))
     if args.csv:
         plan.to_csv(args.csv, index=False)
     return 0

@@ -23,7 +23,7 @@ from serlib.common.errors import SerlibError
 from serlib.report.site import build_report_site
 from serlib.study.config import load_config
 from serlib.study.environment import write_environment
-from serlib.study.plan import long_run_plan, planned_extraction_seconds
+from serlib.study.plan import long_run_plan, planned_run_seconds
 from serlib.study.reproduce import notebook_profile
 from serlib.study.runner import execute_notebook, select_notebooks, study_notebooks
 
@@ -70,10 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, seconds in times.items():
             print(f"  {seconds:7.0f} s  {name}")
         extraction = next((seconds for name, seconds in times.items() if name.startswith("02_")), None)
-        planned = planned_extraction_seconds(config)
+        planned = planned_run_seconds(config)
         if extraction is not None and planned is not None:
-            print(f"  extraction (notebook 02): {extraction:.0f} s; planned for a fresh run: {planned:.0f} s "
-                  "(serlib plan; cached stores make a rerun shorter)")
+            print(f"  extraction (notebook 02): {extraction:.0f} s; planned for a fresh run: "
+                  f"{planned['extraction_s']:.0f} s of extraction (model loads included) + "
+                  f"{planned['frames_in_extraction_probe_s']:.0f} s of frame-level probes on the frames it "
+                  "hands over (serlib plan; cached stores make a rerun shorter)")
         print(f"  environment record: {environment}")
         print(f"  executed notebooks: {output_dir}\n  report: {index} "
               f"(open it in a browser, or ./run_all.sh --lab {config.profile})")

@@ -4,6 +4,10 @@
 blocks, width, FFN size, heads; Whisper's mel front end) and counts its parameters and the
 multiply-adds of one utterance. :func:`architecture_of` reads them from serlib's bundled configs,
 a local ``config.json`` or the tiny test configs. Used by ``serlib plan`` and the benchmarks.
+
+:func:`frame_probe_macs` counts what the paper's frame-level probes (``dense``, ``aggregate``)
+cost per fold and epoch, as ``benchmarks/frame_probe_speed.py`` counts them; :data:`ACOUSTIC_WIDTHS`
+gives the width of each acoustic baseline's store.
 """
 
 from __future__ import annotations
@@ -131,5 +135,46 @@ def _tiny_architecture(name: str) -> Architecture:
                         equal_length_batches_gpu=name.startswith("data2vec"))
 
 
+#: Hidden width H of the paper's dense head (``serlib.probing.probes.DENSE_HIDDEN``, repeated
+#: here so that the plan imports no torch; a test keeps the two equal).
+DENSE_HIDDEN = 256
 
-__all__ = ["Architecture", "WHISPER_WINDOW_SECONDS", "architecture_of"]
+#: Width of each acoustic baseline's pooled store (one "hidden state"):
+#: :mod:`serlib.features.acoustic_features` (eGeMAPSv02's 88 functionals, 171 MFCC statistics).
+ACOUSTIC_WIDTHS = {"mfcc": 171, "egemaps": 88}
+
+
+def frame_probe_macs(probe: str, hidden_states: int, width: int, train_frames: float,
+                     evaluated_frames: float, train_utterances: float = 0.0,
+                     evaluated_utterances: float = 0.0, classes: int = 0) -> float:
+    """Multiply-adds of one epoch of one seed of a frame-level probe on one fold.
+
+    The count of ``benchmarks/frame_probe_speed.py`` (what no implementation can skip), with
+    ``D`` = ``width``, ``H`` = :data:`DENSE_HIDDEN`, ``S`` = ``hidden_states``, ``C`` = ``classes``:
+
+    - ``dense`` (one head per hidden state): per training frame ``2·D·H + 3·H·H`` (forward
+      ``D·H + H·H``, then ``H·H`` for dW2, ``H·H`` for dA1 and ``D·H`` for dW1) and per
+      evaluated (dev and test) frame the forward ``D·H + H·H``, both times S;
+    - ``aggregate`` (one head over the learned mixture of all hidden states): the same head
+      once, plus per training frame ``2·S·D + D·H`` (the mixture, its weights' gradient and the
+      input gradient the mixture needs) and per evaluated frame ``S·D``;
+    - per training utterance the output layer's ``3·H·C``, per evaluated one ``H·C`` (per head).
+    """
+    hidden = DENSE_HIDDEN
+    train_frame = 2 * width * hidden + 3 * hidden * hidden
+    eval_frame = width * hidden + hidden * hidden
+    if probe == "aggregate":
+        heads = 1
+        train_frame += 2 * hidden_states * width + width * hidden
+        eval_frame += hidden_states * width
+    elif probe == "dense":
+        heads = hidden_states
+    else:
+        raise ValueError(f"{probe!r} is not a frame-level probe (dense, aggregate)")
+    per_head = (train_frames * train_frame + train_utterances * 3 * hidden * classes
+                + evaluated_frames * eval_frame + evaluated_utterances * hidden * classes)
+    return float(per_head * heads)
+
+
+__all__ = ["ACOUSTIC_WIDTHS", "Architecture", "DENSE_HIDDEN", "WHISPER_WINDOW_SECONDS", "architecture_of",
+           "frame_probe_macs"]
