@@ -9,7 +9,7 @@ from pathlib import Path
 NAME = "findings"
 HELP = "regenerate results/<profile>/FINDINGS.md from its tables; print it, or copy its summary into the README"
 DESCRIPTION = """\
-FINDINGS.md is the study's findings stage (notebook 09 runs it): from the tables in
+FINDINGS.md is the study's findings stage (notebook 11 runs it): from the tables in
 results/<profile>/tables/ it writes the paper-style table (tables/paper_style_summary.csv), the
 two headline figures (figures/layer_curves_with_controls.<main protocol>.png,
 figures/aggregation_forest.png) and FINDINGS.md itself: the summary (figures, compact headline

@@ -38,9 +38,11 @@ def classification_metrics(true_labels: np.ndarray, predicted_labels: np.ndarray
 
     A fold's test part may lack a class the probe predicts (one test speaker under
     leave-one-speaker-out): the prediction counts as wrong, as it should, and scikit-learn's
-    warning about it is not passed on (it would fill every notebook's output)."""
+    warning about it is not passed on (it would fill every notebook's output); nor is its warning
+    about a part with a single label, every prediction of it right (the sex of one test speaker)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        warnings.filterwarnings("ignore", message="A single label was found in 'y_true' and 'y_pred'")
         return {
             "accuracy": accuracy(true_labels, predicted_labels),
             "uar": unweighted_average_recall(true_labels, predicted_labels),

@@ -79,14 +79,19 @@ def cumulative_rows(results: pd.DataFrame) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- with intervals
 
-#: The headline's single-layer families and aggregations, by protocol availability: the paper's
-#: frame-level probes where they were run, their pooled variants otherwise.
+#: The headline's single-layer families (the paper's frame-level dense probe where it ran, its
+#: pooled variant otherwise) and every all-layer aggregation: the paper's DENSE on frames and on
+#: pooled features, SUPERB's softmax weights, all hidden states concatenated, and the
+#: hierarchical convolution over the layer axis.
 SINGLE_FAMILIES = (("linear",), ("dense", "dense-pooled"))
-AGGREGATIONS = (("aggregate", "aggregate-pooled"), ("aggregate-softmax",))
+AGGREGATIONS = (("aggregate",), ("aggregate-pooled",), ("aggregate-softmax",), ("aggregate-concat",),
+                ("aggregate-hierconv",))
+#: Frame-level probes and their pooled variants: does pooling first change the answer?
+POOLED_VARIANTS = (("dense", "dense-pooled"), ("aggregate", "aggregate-pooled"))
 
 
 def available_headline_probes(probes: set[str]) -> tuple[list[str], list[str]]:
-    """The single-layer probes and aggregations of the four headline pairings among ``probes``:
+    """The single-layer probes and aggregations of the headline pairings among ``probes``:
     per family the first that was run (the paper's frame-level probe before its pooled variant)."""
     def first_present(families):
         return [next(probe for probe in family if probe in probes) for family in families
@@ -134,6 +139,31 @@ def aggregation_comparisons(results: pd.DataFrame, predictions: pd.DataFrame,
     if not table.empty:
         table = with_holm(table)
     return table, pd.concat(all_choices, ignore_index=True) if all_choices else pd.DataFrame()
+
+
+def pooling_comparisons(results: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+    """Each frame-level probe (A) against its pooled variant (B), per corpus x model x protocol:
+    the dense probe's best layer against the pooled dense probe's (each chosen on dev in every
+    fold), and the frame-level aggregation against the pooled one; paired, Holm over the table."""
+    from serlib.report.uncertainty import nested_best_layer, paired_comparison, with_holm
+
+    rows = []
+    for frames_probe, pooled_probe in POOLED_VARIANTS:
+        systems = {}
+        for probe in (frames_probe, pooled_probe):
+            if probe.startswith("aggregate"):
+                systems[probe] = predictions[predictions["probe"] == probe]
+            else:
+                systems[probe], _ = nested_best_layer(results, predictions, [probe])
+        for key, first in systems[frames_probe].groupby(["corpus", "model", "protocol"]):
+            second = systems[pooled_probe]
+            second = second[(second["corpus"] == key[0]) & (second["model"] == key[1]) & (second["protocol"] == key[2])]
+            if first.empty or second.empty:
+                continue
+            rows.append({"corpus": key[0], "model": key[1], "protocol": key[2],
+                         "single": first["probe"].iloc[0], "aggregation": second["probe"].iloc[0],
+                         **paired_comparison(first, second.assign(model=key[1]))})
+    return with_holm(pd.DataFrame(rows)) if rows else pd.DataFrame()
 
 
 def paper_definition_comparison(results: pd.DataFrame, singles: list[str], aggregation: str) -> pd.DataFrame:

@@ -475,3 +475,50 @@ def aggregation_forest(comparisons: pd.DataFrame, verdicts: list[str], title: st
         axis.set_title(title, pad=26)
     figure.tight_layout()
     return figure
+
+
+def attribute_curves(table: pd.DataFrame, title: str = "") -> sns.FacetGrid:
+    """What each hidden state knows: accuracy of every attribute (emotion, speaker, sex, text)
+    with its 95% interval, one panel per model x corpus, each attribute's chance level (the
+    majority class of its test part) dashed in the attribute's colour."""
+    rows = table.assign(layer=pd.to_numeric(table["layer"]), panel=table["model"] + " on " + table["corpus"])
+    rows = rows.sort_values("layer")
+    grid = sns.FacetGrid(rows, col="panel", hue="attribute", col_wrap=min(3, rows["panel"].nunique()),
+                         height=3.0, aspect=1.3, sharex=False)
+
+    def draw(data: pd.DataFrame, color, label=None, **_) -> None:
+        axis = plt.gca()
+        axis.fill_between(data["layer"], data["ci_low"], data["ci_high"], color=color, alpha=0.2, linewidth=0)
+        axis.plot(data["layer"], data["accuracy"], marker="o", color=color, label=label)
+        axis.axhline(data["chance"].iloc[0], color=color, linestyle="--", linewidth=1)
+
+    grid.map_dataframe(draw)
+    grid.add_legend(title="attribute (dashed: chance)")
+    grid.set_titles("{col_name}")
+    return _finish_layer_grid(grid, "layer", "test accuracy", None, title)
+
+
+def reliability_diagram(bins: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Accuracy against mean confidence per confidence bin (rows of
+    :func:`serlib.report.calibration.reliability_bins`), one line per system, the diagonal of
+    perfect calibration dashed; marker area by the bin's share of predictions."""
+    systems = bins.groupby(["model", "corpus", "probe", "layer"], sort=False)
+    figure, axis = plt.subplots(figsize=(5.5, 5.0))
+    axis.plot([0, 1], [0, 1], color="0.5", linestyle="--", linewidth=1, label="perfect calibration")
+    for (model, corpus, probe, layer), rows in systems:
+        rows = rows[rows["count"] > 0]
+        label = f"{model} on {corpus}: {probe}" + ("" if layer in ("all", "chosen") else f" layer {layer}")
+        line, = axis.plot(rows["mean_confidence"], rows["accuracy"], marker=None, label=label)
+        axis.scatter(rows["mean_confidence"], rows["accuracy"], s=400 * rows["share"] + 8, color=line.get_color())
+    axis.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability of the predicted class",
+             ylabel="accuracy", title=title)
+    axis.legend(fontsize="small", loc="upper left")
+    return figure
+
+
+def condition_curves(robustness: pd.DataFrame, title: str = "") -> sns.FacetGrid:
+    """The paper's probe per hidden state on clean and degraded test audio (rows of the
+    robustness table for per-layer systems), 95% intervals, one panel per model x corpus."""
+    rows = robustness[pd.to_numeric(robustness["layer"], errors="coerce").notna()]
+    return interval_curves(rows.assign(panel=rows["model"] + " on " + rows["corpus"]), hue="condition",
+                           col="panel", title=title)

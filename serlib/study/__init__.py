@@ -12,7 +12,7 @@ every corpus (and model) of the profile, reusing what earlier runs left on disk:
   beyond the paper;
 - ``reporting``: the tables with intervals per protocol (:func:`layer_interval_table`,
   :func:`aggregation_comparison_table`, :func:`controls_table`, ...) and :func:`write_findings`
-  (notebook 09, ``results/<profile>/FINDINGS.md``).
+  (notebook 11, ``results/<profile>/FINDINGS.md``).
 
 Results tables go to ``results/<profile>/tables/`` (:func:`table_path`); caches to
 ``work/<profile>/``. Extraction and probe jobs run through :mod:`serlib.study.execution`
@@ -36,8 +36,9 @@ from serlib.study.frame_runs import frame_probes, frame_stage_records
 from serlib.study.probe_cache import PROBE_SETTINGS, probe_applies, probe_label, probe_settings, probes_run_under
 from serlib.study.probe_runs import majority_levels, probe_all, probe_run
 from serlib.study.reporting import (aggregation_comparison_table, control_pairs, controls_table,
-                                    layer_interval_table, layer_vs_last_table, protocol_configs,
-                                    relative_to_results, write_findings)
+                                    findings_sections, headline_figures, layer_interval_table,
+                                    layer_vs_last_table, paper_style_table, pooling_comparison_table,
+                                    protocol_configs, relative_to_results, write_findings)
 from serlib.study.tables import (cached_tables, predictions_path, read_predictions, read_probe_table, split_name,
                                  table_path)
 from serlib.study.transfer_runs import transfer, transfer_study
@@ -45,7 +46,8 @@ from serlib.study.transfer_runs import transfer, transfer_study
 __all__ = [
     "aggregation_comparison_table", "control_pairs", "controls_table", "layer_interval_table",
     "layer_vs_last_table", "predictions_path", "probes_run_under", "protocol_configs", "read_predictions",
-    "relative_to_results", "write_findings",
+    "relative_to_results", "write_findings", "findings_sections", "headline_figures", "paper_style_table",
+    "pooling_comparison_table",
     "PROBE_SETTINGS", "SYNTHETIC", "CorpusSpec", "ModelSpec", "PreparedCorpus", "StudyConfig",
     "all_manifests", "cached_tables", "corpus_summary", "extract_all", "extract_one",
     "feature_folder", "finished_index", "frame_probes", "frame_stage_records", "label_counts", "layer_selection", "layered_models",

@@ -188,71 +188,81 @@ def frame_probes(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, 
     """Train every missing frame-level probe x protocol of ``model`` x ``corpus`` (see the module
     docstring); ``bank``: frames already in memory (from the run that wrote the pooled store).
     Returns the stage's record (None when every entry was cached)."""
-    from serlib.features.frames import remove_stale_spills
-    from serlib.probing.frame_grid import FrameFold, fit_frame_grid, grid_groups
-    from serlib.probing.inputs import join_split, load_feature_folder
-    from serlib.probing.kinds import get_probe_kind
-    from serlib.probing.train import TrainingConfig
-
     entries = missing_entries(config, model, corpus, overrides)
     if not entries:
         if bank is not None:
             bank.drop()
         return None
     cache = entries[0].cache
-    with folder_lock(cache / "frame-stage", what=f"frame-level probes of {model.model_id} x {corpus.corpus_id}"):
-        entries = missing_entries(config, model, corpus, overrides)  # another run may have done them
-        if not entries:
-            return None
-        started = time.perf_counter()
-        device = training_device(config)
-        remove_stale_spills(spill_folder(config, model, corpus.corpus_id))
-        plan = frame_memory_plan(config, model, corpus, entries, device)
-        folder = load_feature_folder(feature_folder(config, model, corpus.corpus_id))
-        folds = {entry.stem: [FrameFold(int(fold), join_split(folder, entry.split_file, int(fold)))
-                              for fold in sorted(pd.read_csv(entry.split_file)["fold"].unique())]
-                 for entry in entries}
-        parts: dict[str, list] = {entry.stem: [] for entry in entries}
-        seconds = dict.fromkeys(parts, 0.0)
+    model_before = LAST_MODEL.key
+    try:
+        with folder_lock(cache / "frame-stage", what=f"frame-level probes of {model.model_id} x {corpus.corpus_id}"):
+            return _train_missing(config, model, corpus, overrides, bank, progress, cache)
+    finally:
+        if LAST_MODEL.key != model_before:  # a model loaded here to collect frames is let go
+            LAST_MODEL.clear()
 
-        def parts_needed(kind) -> int:  # a per-layer probe trains on every group of hidden states
-            return 1 if plan.mode == "memory" or kind.scope != "per_layer" else len(plan.chunks)
 
-        with PeakMemory() as memory:
-            for held in _banks(config, model, corpus, plan, device, bank, progress):
-                if held.utterance_ids != folder.utterance_ids:
-                    raise SerlibError(f"{folder.path}: the frames' utterances are not the pooled store's; "
-                                      "delete the store and rerun notebook 02")
-                for entry in entries:
-                    kind = get_probe_kind(entry.probe)
-                    if entry.stem not in parts or (kind.scope == "per_layer" and held.spilled):
-                        continue  # trained on the groups read back into memory
-                    try:
-                        grid_groups(kind, held)
-                    except SerlibError:
-                        continue  # an aggregation and a group of hidden states
-                    settings = entry.settings
-                    training = TrainingConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
-                                              learning_rate=settings["learning_rate"], device=device)
-                    since = time.perf_counter()
-                    parts[entry.stem].append(fit_frame_grid(
-                        kind, held, folds[entry.stem], list(range(settings["seeds"])), training,
-                        standardize=settings["standardize"], progress=progress,
-                        description=f"{entry.probe} {model.model_id} x {corpus.corpus_id}, {entry.protocol}"))
-                    seconds[entry.stem] += time.perf_counter() - since
-                    if len(parts[entry.stem]) == parts_needed(kind):  # finished: kept at once
-                        _write_entry(entry, folder, corpus, folds[entry.stem], parts.pop(entry.stem))
-        record = {"model": model.model_id, "corpus": corpus.corpus_id, "device": device,
-                  "frames_held": plan.mode, "hidden_state_groups": [list(chunk) for chunk in plan.chunks],
-                  "why": plan.reason, "frames_gb": round(plan.bank_bytes / 1e9, 3),
-                  "spill_gb": round(plan.spill_bytes / 1e9, 3),
-                  "peak_rss_gb": round(memory.peak_bytes / 2**30, 2),
-                  "probes": [{"probe": entry.label, "protocol": entry.protocol, "seeds": entry.settings["seeds"],
-                              "folds": len(folds[entry.stem]), "seconds": round(seconds[entry.stem], 1)}
-                             for entry in entries],
-                  "seconds": round(time.perf_counter() - started, 1)}
-        atomic_write_text(cache / RECORD_FILE, json.dumps(record, indent=2) + "\n")
-        return record
+def _train_missing(config, model, corpus, overrides, bank, progress, cache) -> dict | None:
+    """:func:`frame_probes` under the stage's lock."""
+    from serlib.features.frames import remove_stale_spills
+    from serlib.probing.frame_grid import FrameFold, fit_frame_grid, grid_groups
+    from serlib.probing.inputs import join_split, load_feature_folder
+    from serlib.probing.kinds import get_probe_kind
+    from serlib.probing.train import TrainingConfig
+
+    entries = missing_entries(config, model, corpus, overrides)  # another run may have done them
+    if not entries:
+        return None
+    started = time.perf_counter()
+    device = training_device(config)
+    remove_stale_spills(spill_folder(config, model, corpus.corpus_id))
+    plan = frame_memory_plan(config, model, corpus, entries, device)
+    folder = load_feature_folder(feature_folder(config, model, corpus.corpus_id))
+    folds = {entry.stem: [FrameFold(int(fold), join_split(folder, entry.split_file, int(fold)))
+                          for fold in sorted(pd.read_csv(entry.split_file)["fold"].unique())]
+             for entry in entries}
+    parts: dict[str, list] = {entry.stem: [] for entry in entries}
+    seconds = dict.fromkeys(parts, 0.0)
+
+    def parts_needed(kind) -> int:  # a per-layer probe trains on every group of hidden states
+        return 1 if plan.mode == "memory" or kind.scope != "per_layer" else len(plan.chunks)
+
+    with PeakMemory() as memory:
+        for held in _banks(config, model, corpus, plan, device, bank, progress):
+            if held.utterance_ids != folder.utterance_ids:
+                raise SerlibError(f"{folder.path}: the frames' utterances are not the pooled store's; "
+                                  "delete the store and rerun notebook 02")
+            for entry in entries:
+                kind = get_probe_kind(entry.probe)
+                if entry.stem not in parts or (kind.scope == "per_layer" and held.spilled):
+                    continue  # trained on the groups read back into memory
+                try:
+                    grid_groups(kind, held)
+                except SerlibError:
+                    continue  # an aggregation and a group of hidden states
+                settings = entry.settings
+                training = TrainingConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
+                                          learning_rate=settings["learning_rate"], device=device)
+                since = time.perf_counter()
+                parts[entry.stem].append(fit_frame_grid(
+                    kind, held, folds[entry.stem], list(range(settings["seeds"])), training,
+                    standardize=settings["standardize"], progress=progress,
+                    description=f"{entry.probe} {model.model_id} x {corpus.corpus_id}, {entry.protocol}"))
+                seconds[entry.stem] += time.perf_counter() - since
+                if len(parts[entry.stem]) == parts_needed(kind):  # finished: kept at once
+                    _write_entry(entry, folder, corpus, folds[entry.stem], parts.pop(entry.stem))
+    record = {"model": model.model_id, "corpus": corpus.corpus_id, "device": device,
+              "frames_held": plan.mode, "hidden_state_groups": [list(chunk) for chunk in plan.chunks],
+              "why": plan.reason, "frames_gb": round(plan.bank_bytes / 1e9, 3),
+              "spill_gb": round(plan.spill_bytes / 1e9, 3),
+              "peak_rss_gb": round(memory.peak_bytes / 2**30, 2),
+              "probes": [{"probe": entry.label, "protocol": entry.protocol, "seeds": entry.settings["seeds"],
+                          "folds": len(folds[entry.stem]), "seconds": round(seconds[entry.stem], 1)}
+                         for entry in entries],
+              "seconds": round(time.perf_counter() - started, 1)}
+    atomic_write_text(cache / RECORD_FILE, json.dumps(record, indent=2) + "\n")
+    return record
 
 
 def _write_entry(entry: ProbeEntry, folder, corpus: PreparedCorpus, folds, parts: list) -> None:

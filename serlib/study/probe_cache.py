@@ -3,6 +3,7 @@ cached: one :class:`ProbeEntry` per probe x model x corpus x protocol (notebooks
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -33,10 +34,13 @@ def probe_settings(config: StudyConfig, probe: str, overrides: dict | None = Non
 
 def probe_label(config: StudyConfig, probe: str, **overrides) -> str:
     """The name a probe's results carry: the probe's own name with the profile's input
-    scaling, ``<probe>-raw`` or ``<probe>-standardized`` when a run departs from it."""
+    scaling, ``<probe>-raw``, ``<probe>-standardized`` or ``<probe>-speaker-standardized``
+    (features standardised within each speaker) when a run departs from it."""
     standardize = probe_settings(config, probe, overrides)["standardize"]
     if standardize == probe_settings(config, probe, {})["standardize"]:
         return probe
+    if standardize == "speaker":
+        return f"{probe}-speaker-standardized"
     return f"{probe}-standardized" if standardize else f"{probe}-raw"
 
 
@@ -67,6 +71,16 @@ class ProbeEntry:
     @property
     def split_file(self) -> Path:
         return self.corpus.split_file(self.protocol)
+
+    def variant(self, name: str, **key_fields) -> "ProbeEntry":
+        """The entry of the same probe trained on something else as well (another label of the
+        manifest, degraded test copies): labelled ``<probe>@<name>``, keyed by this entry's key
+        and ``key_fields``."""
+        from serlib.features.store import cache_key
+
+        label = f"{self.label}@{name}"
+        return dataclasses.replace(self, label=label, stem=f"{label}.{self.stem.split('.', 1)[1]}",
+                                   key=cache_key({"entry": self.key, **key_fields}))
 
     def is_cached(self) -> bool:
         key_file = self.cache / f"{self.stem}.key.json"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from serlib.common.files import write_csv_atomically
-from serlib.report import analysis, findings, uncertainty
+from serlib.report import analysis, findings, survival_findings, uncertainty
 from serlib.study.config import StudyConfig
 from serlib.study.probe_cache import probes_run_under
 from serlib.study.tables import predictions_path, read_predictions, read_probe_table, split_name, table_path
@@ -74,6 +74,25 @@ def aggregation_comparison_table(config: StudyConfig) -> tuple[pd.DataFrame, pd.
     write_csv_atomically(choices, table_path(config, LAYER_CHOICES_TABLE))
     write_csv_atomically(paper, table_path(config, PAPER_DEFINITION_TABLE))
     return comparison, choices, paper
+
+
+POOLING_TABLE = "pooling_comparison"
+
+
+def pooling_comparison_table(config: StudyConfig) -> pd.DataFrame:
+    """The paper's frame-level probes against their pooled variants under the current protocol
+    (:func:`serlib.report.analysis.pooling_comparisons`): does pooling first change the answer?
+    Written to ``tables/pooling_comparison.<protocol>.csv`` where a frame-level probe ran."""
+    available = probes_with_predictions(config)
+    probes = [probe for pair in analysis.POOLED_VARIANTS if set(pair) <= available for probe in pair]
+    if not probes:
+        return pd.DataFrame()
+    results = pd.concat([read_probe_table(config, probe) for probe in probes], ignore_index=True)
+    predictions = pd.concat([read_predictions(config, probe) for probe in probes], ignore_index=True)
+    table = analysis.pooling_comparisons(results, predictions)
+    if not table.empty:
+        write_csv_atomically(table, table_path(config, POOLING_TABLE))
+    return table
 
 
 def control_pairs(config: StudyConfig) -> list[tuple[str, str]]:
@@ -183,7 +202,46 @@ def _paper_style(config: StudyConfig) -> findings.Section | None:
 #: :class:`serlib.report.findings.Section` (heading, intro, table; an empty table reads "nothing
 #: to report under this profile") or None (the question does not apply: no heading at all). A
 #: new question is one more function here.
-FINDINGS_SECTIONS = (_which_layer, _aggregation, _paper_definition, _last_layer, _controls, _paper_style)
+def _paper_pairing(config: StudyConfig) -> findings.Section | None:
+    comparisons, sources = _every_protocol(config, COMPARISON_TABLE)
+    return survival_findings.paper_pairing_section(comparisons, sources)
+
+
+def _pooling(config: StudyConfig) -> findings.Section | None:
+    pooling, sources = _every_protocol(config, POOLING_TABLE)
+    return survival_findings.pooling_section(pooling, sources)
+
+
+def _capacity(config: StudyConfig) -> findings.Section | None:
+    from serlib.study.capacity import REFERENCE_VARIANT
+
+    capacity, where = _read_if_written(config, "probe_capacity")
+    return survival_findings.capacity_section(capacity, [where], REFERENCE_VARIANT)
+
+
+def _robustness(config: StudyConfig) -> findings.Section | None:
+    accuracy, where = _read_if_written(config, "robustness")
+    comparison, where_comparison = _read_if_written(config, "robustness_comparison")
+    return survival_findings.robustness_section(accuracy, comparison, [where, where_comparison])
+
+
+def _attributes(config: StudyConfig) -> findings.Section | None:
+    table, where = _read_if_written(config, "layer_attributes")
+    return survival_findings.attributes_section(table, [where])
+
+
+def _calibration(config: StudyConfig) -> findings.Section | None:
+    table, where = _read_if_written(config, "calibration")
+    return survival_findings.calibration_section(table, [where])
+
+
+def _fairness(config: StudyConfig) -> findings.Section | None:
+    table, where = _read_if_written(config, "fairness")
+    return survival_findings.fairness_section(table, [where])
+
+
+FINDINGS_SECTIONS = (_which_layer, _aggregation, _paper_pairing, _pooling, _paper_definition, _last_layer,
+                     _controls, _paper_style, _capacity, _robustness, _attributes, _calibration, _fairness)
 
 
 def findings_sections(config: StudyConfig) -> list[findings.Section]:
