@@ -25,16 +25,20 @@ Usage: python benchmarks/frame_probe_speed.py [--folds 10] [--seeds 1] [--epochs
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark's timing helpers
+from probe_speed import _sync, copy_bandwidth, matmul_rates
+from serlib.features.cost import frame_probe_macs
 from serlib.features.frames import FrameBank
 from serlib.probing.frame_grid import FrameFold, fit_frame_grid
 from serlib.probing.inputs import LabelledSplit
 from serlib.probing.kinds import get_probe_kind
-from serlib.probing.probes import DENSE_HIDDEN
 from serlib.probing.train import TrainingConfig
 
 UTTERANCES, FRAMES, STATES, WIDTH, CLASSES, SPEAKERS = 535, 100, 7, 512, 7, 10
@@ -64,23 +68,12 @@ def random_bank(device: torch.device, rng: np.random.Generator) -> FrameBank:
 
 
 def counted_macs(probe: str, folds: list[FrameFold], seeds: int, epochs: int) -> float:
-    """Multiply-adds of the grid that no implementation can skip (see the module docstring)."""
-    width, hidden = WIDTH, DENSE_HIDDEN
-    train_frame = 2 * width * hidden + 3 * hidden * hidden
-    eval_frame = width * hidden + hidden * hidden
-    if probe == "aggregate":
-        groups = 1
-        train_frame += 2 * STATES * width + width * hidden
-        eval_frame += STATES * width
-    else:
-        groups = STATES
+    """Multiply-adds of the grid that no implementation can skip (:func:`serlib.features.cost.frame_probe_macs`)."""
     total = 0.0
     for fold in folds:
         train = len(fold.split.rows["train"])
         evaluated = len(fold.split.rows["dev"]) + len(fold.split.rows["test"])
-        per_epoch = (train * FRAMES * train_frame + train * 3 * hidden * CLASSES
-                     + evaluated * FRAMES * eval_frame + evaluated * hidden * CLASSES)
-        total += per_epoch * groups
+        total += frame_probe_macs(probe, STATES, WIDTH, train * FRAMES, evaluated * FRAMES, train, evaluated, CLASSES)
     return total * seeds * epochs
 
 
@@ -92,31 +85,7 @@ def frame_bytes(probe: str, folds: list[FrameFold], seeds: int, epochs: int) -> 
 
 
 def matmul_peak(device: torch.device) -> float:
-    square = torch.randn(2048, 2048, device=device)
-    square @ square
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(10):
-        square @ square
-    _sync(device)
-    return 10 * 2048.0 ** 3 / (time.perf_counter() - start)
-
-
-def copy_bandwidth(device: torch.device) -> float:
-    source = torch.randn(32 * 1024 * 1024, device=device)
-    target = torch.empty_like(source)
-    target.copy_(source)
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(5):
-        target.copy_(source)
-    _sync(device)
-    return 5 * 2 * source.numel() * 4 / (time.perf_counter() - start)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    return matmul_rates(1, WIDTH, 1, device)["peak"]
 
 
 def main() -> None:
