@@ -53,17 +53,6 @@ def test_manifest_command_loads_no_deep_learning_library(tmp_path):
     assert (tmp_path / "m.csv").read_text().count("\n") == 3
 
 
-def test_flat_module_names_of_the_earlier_layout_still_import():
-    import serlib
-    from serlib import plots as old_plots
-    from serlib.probing import train
-    from serlib.report import plots
-
-    assert serlib.train is train and old_plots is plots
-    with pytest.raises(AttributeError):
-        serlib.no_such_module  # noqa: B018
-
-
 @pytest.mark.parametrize("script", sorted((REPO_ROOT / "benchmarks").glob("*.py")), ids=lambda path: path.name)
 def test_benchmark_scripts_import_names_that_exist(script):
     """The benchmarks are not run by the tests; at least every serlib name they import must exist."""
