@@ -307,3 +307,29 @@ def test_wide_mlp_trains_per_layer_and_reproducibly(store):
     assert test[3] >= 0.8 and test[0] <= 0.6  # hidden state 3 carries the classes, 0 does not
     other = train_probe(folder, split_csv, probe="mlp-wide", seeds=[4], epochs=8, device="cpu")
     assert not first.predictions["predicted"].equals(other.predictions["predicted"])
+
+
+def test_concat_in_the_span_of_the_training_features_fits_as_in_all_dimensions():
+    """The L2 optimum lies in the span of the training features: fitting in coordinates of that
+    span (what aggregate-concat does, for speed) gives the probabilities of the fit in all S x D
+    dimensions."""
+    from serlib.probing.concat import _flat_features, _fit_grid, class_probabilities
+    from serlib.probing.inputs import LabelledSplit
+
+    rng = np.random.default_rng(5)
+    pooled = rng.normal(size=(60, 4, 30)).astype(np.float32)  # 120 dimensions, 36 training rows
+    labels = np.repeat(np.arange(3), 20)
+    pooled[:, 2] += labels[:, None] * 0.8
+    order = rng.permutation(60)
+    rows = {"train": order[:36], "dev": order[36:48], "test": order[48:]}
+    split = LabelledSplit(["a", "b", "c"], rows, {name: labels[part] for name, part in rows.items()})
+    projected = _flat_features(pooled, split, standardize=True)
+    assert projected["train"].shape[1] <= 36
+    mean, scale = pooled[rows["train"]].mean(0), pooled[rows["train"]].std(0)
+    full = {name: ((pooled[part] - mean) / scale).reshape(len(part), -1).astype(np.float64)
+            for name, part in rows.items()}
+    for c in (0.01, 1.0):
+        small, = _fit_grid(projected["train"], split.labels["train"], [c])
+        large, = _fit_grid(full["train"], split.labels["train"], [c])
+        np.testing.assert_allclose(class_probabilities(small, projected["test"], 3),
+                                   class_probabilities(large, full["test"], 3), atol=2e-3)

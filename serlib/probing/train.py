@@ -40,7 +40,7 @@ from serlib.probing.inputs import (FeatureFolder, LabelledSplit,  # noqa: F401 (
                                    read_split_table, subsample_train)
 
 #: Part of every probe cache key: bump it when a change to training changes results.
-TRAINING_CODE_VERSION = 3
+TRAINING_CODE_VERSION = 4
 
 # --------------------------------------------------------------------------- probe inputs
 
