@@ -67,12 +67,27 @@ def attribute_run(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus,
     return entry.tables(train)[2].assign(attribute=attribute)
 
 
+def chance_levels(predictions: pd.DataFrame) -> pd.Series:
+    """Chance level per corpus x model: the share of the most frequent label among all test
+    utterances of a run (every fold's test part together, per seed and hidden state; then
+    averaged).
+
+    Not per fold: under speaker-cv a fold tests one or two speakers, whose sex (or whose
+    own identity) is a single label, so a fold's own majority class would claim a chance
+    level of 1.0 for sex that no probe trained on the other speakers can reach by guessing.
+    """
+    from serlib.probing.metrics import majority_class_accuracy
+
+    test = predictions[predictions["split"] == "test"]
+    return (test.groupby(["corpus", "model", "protocol", "seed", "layer"])["label"]
+            .agg(majority_class_accuracy).groupby(["corpus", "model"]).mean().rename("chance"))
+
+
 def layer_attribute_table(config: StudyConfig, prepared: list[PreparedCorpus],
                           models: list[ModelSpec]) -> pd.DataFrame:
     """Accuracy by hidden state of emotion, speaker, sex and text (each with its 95% interval,
-    bootstrap over speakers and seeds, and its chance level: the majority class of the test
-    part), per model x corpus; written to ``tables/layer_attributes.<protocol>.csv``."""
-    from serlib.probing.metrics import majority_class_accuracy
+    bootstrap over speakers and seeds, and its chance level, :func:`chance_levels`), per
+    model x corpus; written to ``tables/layer_attributes.<protocol>.csv``."""
     from serlib.report.uncertainty import layer_intervals
     from serlib.study.tables import read_predictions
 
@@ -88,9 +103,7 @@ def layer_attribute_table(config: StudyConfig, prepared: list[PreparedCorpus],
     for attribute_part in parts:
         attribute = attribute_part["attribute"].iloc[0]
         intervals = layer_intervals(attribute_part)
-        chance = (attribute_part[attribute_part["split"] == "test"]
-                  .groupby(["corpus", "model", "protocol", "fold", "seed", "layer"])["label"]
-                  .agg(majority_class_accuracy).groupby(["corpus", "model"]).mean().rename("chance"))
+        chance = chance_levels(attribute_part)
         rows.append(intervals.merge(chance.reset_index(), on=["corpus", "model"]).assign(attribute=attribute))
     table = pd.concat(rows, ignore_index=True)
     columns = ["attribute", "protocol", "corpus", "model", "layer", "accuracy", "ci_low", "ci_high", "chance",
@@ -100,4 +113,4 @@ def layer_attribute_table(config: StudyConfig, prepared: list[PreparedCorpus],
     return table
 
 
-__all__ = ["ATTRIBUTES", "attribute_run", "attribute_split_file", "layer_attribute_table"]
+__all__ = ["ATTRIBUTES", "attribute_run", "attribute_split_file", "chance_levels", "layer_attribute_table"]
