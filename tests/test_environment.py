@@ -88,6 +88,9 @@ def test_the_commit_and_dirty_flag_are_git_s(tmp_path):
     run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "a")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repository, capture_output=True, text=True).stdout.strip()
     assert environment.git_record(repository) == {"commit": head, "dirty": False}
+    (repository / "results" / "demo").mkdir(parents=True)  # a rerun's outputs are not the code
+    (repository / "results" / "demo" / "t.csv").write_text("x")
+    assert environment.git_record(repository) == {"commit": head, "dirty": False}
     (repository / "a.txt").write_text("b")
     assert environment.git_record(repository) == {"commit": head, "dirty": True}
 

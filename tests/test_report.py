@@ -155,6 +155,14 @@ def test_findings_tables_carry_intervals_protocol_and_n_and_the_intro_counts_the
     assert findings.summary_of(text).startswith("![curve](figures/c.png)")
 
 
+def test_the_summary_puts_the_headline_table_before_the_tall_forest_plot():
+    comparisons = _comparisons([("cv", "m", "best-layer(linear)", "aggregate-pooled", 0.1, 0.0, 0.2, 0.2)])
+    block = findings.summary_block([("curve", "figures/c.png"), ("forest", "figures/f.png")], comparisons)
+    order = [block.index(part) for part in ("![curve]", "| protocol |", "Of 1 pairing", "![forest]")]
+    assert order == sorted(order)
+    assert block.endswith("![forest](figures/f.png)\n" + findings.SUMMARY_END)
+
+
 def test_compact_headline_keeps_the_pretrained_models_and_the_choice_between_probes():
     comparisons = _comparisons(
         [(protocol, model, single, aggregation, 0.1, 0.0, 0.2, 0.2)

@@ -398,15 +398,21 @@ def compact_headline(comparisons: pd.DataFrame, pretrained: Sequence[str] | None
 
 def summary_block(figures: Sequence[tuple[str, str]], comparisons: pd.DataFrame,
                   pretrained: Sequence[str] | None = None) -> str:
-    """The summary at the head of FINDINGS.md (and in the README): the figures (alt text, path
-    relative to the results folder), the compact headline table, the sentence counting
-    pairings by verdict."""
+    """The summary at the head of FINDINGS.md (and in the README): the first figure (alt text,
+    path relative to the results folder), the compact headline table with the sentence counting
+    pairings by verdict, then the other figures (the forest plot of every pairing, which can be
+    tall: the table is not left below it)."""
     parts = [SUMMARY_START]
-    for alt, path in figures:  # one paragraph each, so that a page can lay them out apart
-        parts += [f"![{alt}]({path})", ""]
+    # one paragraph per figure, so that a page can lay them out apart
+    lead, rest = [f"![{alt}]({path})" for alt, path in figures[:1]], [f"![{alt}]({path})" for alt, path in figures[1:]]
+    parts += [*lead, ""] if lead else []
     if not comparisons.empty:
         table, note = compact_headline(comparisons, pretrained)
-        parts += [markdown_table(table), "", f"{aggregation_sentence(comparisons)} {note}"]
+        parts += [markdown_table(table), "", f"{aggregation_sentence(comparisons)} {note}", ""]
+    for figure in rest:
+        parts += [figure, ""]
+    if parts[-1] == "":
+        parts.pop()
     parts.append(SUMMARY_END)
     return "\n".join(parts)
 

@@ -106,8 +106,8 @@ code{{font-size:0.92em}}
 .summary{{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:0 1.5em;align-items:start}}
 .summary>p:first-child{{grid-column:1;grid-row:1 / span 2}}
 .summary>.serlib-table-box{{grid-column:2;grid-row:1;margin-top:0.6em}}
-.summary>p:last-child{{grid-column:2;grid-row:2}}
-.summary>p:nth-child(2):not(:last-child){{grid-column:1 / span 2;grid-row:3}}
+.summary>.serlib-table-box+p{{grid-column:2;grid-row:2}}
+.summary>.serlib-table-box+p~p{{grid-column:1 / span 2;grid-row:3}}
 .summary.stacked{{display:block}} @media (max-width:60em){{.summary{{display:block}}}}
 .note{{background:#fff6dd;padding:0.5em 1em;border-left:4px solid #e0b000}}
 .environment{{font-size:0.9em;background:#f6f8fa;padding:0.5em 1em;border-left:4px solid #8aa}}

@@ -19,7 +19,7 @@ Fields (``write_environment`` sorts the keys):
 - ``feature_stores``: per model x corpus of the profile ``dtype``, ``device`` and the first 12
   hex digits of ``cache_key`` from the store's ``index.json``, or ``missing: true``;
 - ``git``: ``commit`` (``git rev-parse HEAD``) and ``dirty`` (``git status --porcelain`` not
-  empty), both null when git or the repository is unavailable;
+  empty outside ``results/``), both null when git or the repository is unavailable;
 - ``profile`` and ``written_utc``.
 
 No absolute path of the machine is recorded (the committed results name no local folder).
@@ -151,9 +151,12 @@ def _git(*arguments: str, root: Path) -> str | None:
 
 
 def git_record(root: Path = REPO_ROOT) -> dict[str, Any]:
-    """The checkout's commit and whether it has uncommitted changes; nulls without git."""
+    """The checkout's commit and whether it has uncommitted changes outside ``results/`` (the
+    code, profiles and notebooks that ran; a rerun's own outputs always differ from the
+    committed ones until they are committed); nulls without git."""
     commit = _git("rev-parse", "HEAD", root=root)
-    status = _git("status", "--porcelain", root=root) if commit is not None else None
+    status = (_git("status", "--porcelain", "--", ".", ":(exclude)results", root=root)
+              if commit is not None else None)
     return {"commit": commit.strip() if commit else None,
             "dirty": bool(status.strip()) if status is not None else None}
 
