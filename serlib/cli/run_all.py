@@ -23,6 +23,7 @@ from serlib.common.errors import SerlibError
 from serlib.report.site import build_report_site
 from serlib.study.config import load_config
 from serlib.study.environment import write_environment
+from serlib.study.kernels import pinned_kernels
 from serlib.study.plan import long_run_plan, planned_run_seconds
 from serlib.study.reproduce import notebook_profile
 from serlib.study.runner import execute_notebook, select_notebooks, study_notebooks
@@ -58,10 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         output_dir = config.results_dir / "notebooks"
         total = time.perf_counter()
         times = {}
-        for number, notebook in enumerate(notebooks, start=1):
-            print(f"[{config.profile}] {number}/{len(notebooks)} {notebook.name}", flush=True)
-            times[notebook.name] = execute_notebook(notebook, output_dir / notebook.name, parameter)
-        environment = write_environment(config)
+        with pinned_kernels(config.cpu_kernels):  # the kernels inherit the pinned CPU code paths
+            for number, notebook in enumerate(notebooks, start=1):
+                print(f"[{config.profile}] {number}/{len(notebooks)} {notebook.name}", flush=True)
+                times[notebook.name] = execute_notebook(notebook, output_dir / notebook.name, parameter)
+            environment = write_environment(config)
         index = build_report_site(config.results_dir)
         print(f"[{config.profile}] done: {len(notebooks)} notebooks in "
               f"{time.perf_counter() - total:.0f} s")

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from serlib.common.errors import SerlibError
+from serlib.study.kernels import NATIVE, check_setting
 from serlib.data.splits import DEFAULT_REPEATS, PROTOCOLS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -133,6 +134,8 @@ class StudyConfig:
     probes: dict[str, Any] = field(default_factory=dict)
     analysis: dict[str, Any] = field(default_factory=dict)
     execution: dict[str, Any] = field(default_factory=dict)
+    #: ``cpu_kernels:`` (:mod:`serlib.study.kernels`): ``native`` or a pinned instruction set
+    cpu_kernels: str = "native"
     source: Path | None = None
     #: the feature stores (``feature_dir:`` or ``SERLIB_FEATURE_DIR``); None: ``work_dir/features``
     feature_dir: Path | None = None
@@ -310,6 +313,7 @@ def load_config(profile: str | os.PathLike = "demo", **overrides: Any) -> StudyC
         probes=dict(raw.get("probes") or {}),
         analysis=dict(raw.get("analysis") or {}),
         execution=dict(raw.get("execution") or {}),
+        cpu_kernels=check_setting(str(raw.get("cpu_kernels", NATIVE)), source),
         source=source,
         feature_dir=_resolve_path(str(feature_dir)) if feature_dir else work_dir / "features",
     )

@@ -20,6 +20,8 @@ Fields (``write_environment`` sorts the keys):
   hex digits of ``cache_key`` from the store's ``index.json``, or ``missing: true``;
 - ``git``: ``commit`` (``git rev-parse HEAD``) and ``dirty`` (``git status --porcelain`` not
   empty outside ``results/``), both null when git or the repository is unavailable;
+- ``cpu_kernels``: the profile's ``cpu_kernels:`` setting and the value of every variable it can
+  pin (:mod:`serlib.study.kernels`; null where unset) in the process that ran the notebooks;
 - ``profile`` and ``written_utc``.
 
 No absolute path of the machine is recorded (the committed results name no local folder).
@@ -39,6 +41,7 @@ from typing import Any
 from serlib.common.errors import SerlibError
 from serlib.common.files import atomic_write_text
 from serlib.study.config import REPO_ROOT, StudyConfig
+from serlib.study.kernels import variables_in_effect
 
 ENVIRONMENT_FILE = "environment.json"
 #: CPU flags that change which kernels (and so which rounding) torch uses on a CPU.
@@ -176,6 +179,7 @@ def environment_record(config: StudyConfig) -> dict[str, Any]:
         "code_versions": code_versions(),
         "feature_stores": feature_store_record(config),
         "git": git_record(),
+        "cpu_kernels": {"setting": config.cpu_kernels, "variables": variables_in_effect()},
     }
 
 

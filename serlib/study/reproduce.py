@@ -38,6 +38,7 @@ from serlib.report.reproduction import Reproduction, compare_results, environmen
 from serlib.study.config import (FEATURE_DIR_VARIABLE, RESULTS_DIR_VARIABLE, WORK_DIR_VARIABLE, StudyConfig,
                                  load_config)
 from serlib.study.environment import read_environment, write_environment
+from serlib.study.kernels import pinned_kernels
 from serlib.study.runner import NOTEBOOK_DIR, execute_notebook, select_notebooks, study_notebooks
 
 SCRATCH_FOLDER = "reproduce"
@@ -190,7 +191,7 @@ def reproduce(profile: str | os.PathLike, start: str | None = None, end: str | N
     started_ns = time.time_ns()
     started_utc = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     parameter = notebook_profile(profile)
-    with redirected(results, work, config.feature_dir):
+    with redirected(results, work, config.feature_dir), pinned_kernels(config.cpu_kernels):
         rerun_config = load_config(profile)
         for number, notebook in enumerate(notebooks, start=1):
             log(f"[reproduce {config.profile}] {number}/{len(notebooks)} {notebook.name}")
