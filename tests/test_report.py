@@ -24,6 +24,7 @@ def test_a_saved_figure_is_embedded_in_the_executed_notebook_as_png(tmp_path):
         "from serlib.report import plots\n"
         "figure, axis = plt.subplots()\n"
         "axis.plot([0, 1], [1, 0])\n"
+        "axis.set_title('falling line')\n"
         "plots.save_figure(figure, Path('figures'), 'line')\n")])
     NotebookClient(notebook, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
@@ -31,6 +32,7 @@ def test_a_saved_figure_is_embedded_in_the_executed_notebook_as_png(tmp_path):
     assert [output.output_type for output in outputs] == ["display_data"]  # the image, nothing printed
     assert "image/png" in outputs[0].data and len(outputs[0].data["image/png"]) > 1000
     assert (tmp_path / "figures" / "line.png").is_file() and (tmp_path / "figures" / "line.svg").is_file()
+    assert "falling line</text>" in (tmp_path / "figures" / "line.svg").read_text()  # text, not outlines
 
 
 def _committed_results() -> list[Path]:
