@@ -402,19 +402,13 @@ def summary_block(figures: Sequence[tuple[str, str]], comparisons: pd.DataFrame,
     path relative to the results folder), the compact headline table with the sentence counting
     pairings by verdict, then the other figures (the forest plot of every pairing, which can be
     tall: the table is not left below it)."""
-    parts = [SUMMARY_START]
-    # one paragraph per figure, so that a page can lay them out apart
-    lead, rest = [f"![{alt}]({path})" for alt, path in figures[:1]], [f"![{alt}]({path})" for alt, path in figures[1:]]
-    parts += [*lead, ""] if lead else []
+    images = [f"![{alt}]({path})" for alt, path in figures]  # a paragraph each, laid out apart
+    paragraphs = images[:1]
     if not comparisons.empty:
         table, note = compact_headline(comparisons, pretrained)
-        parts += [markdown_table(table), "", f"{aggregation_sentence(comparisons)} {note}", ""]
-    for figure in rest:
-        parts += [figure, ""]
-    if parts[-1] == "":
-        parts.pop()
-    parts.append(SUMMARY_END)
-    return "\n".join(parts)
+        paragraphs += [markdown_table(table), f"{aggregation_sentence(comparisons)} {note}"]
+    paragraphs += images[1:]
+    return "\n".join([SUMMARY_START, *(["\n\n".join(paragraphs)] if paragraphs else []), SUMMARY_END])
 
 
 METHOD = ("Every number has its 95% interval (bootstrap over speakers and seeds; paired for "
