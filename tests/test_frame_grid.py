@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from serlib.features.frames import FrameBank, FrameCollector
+from serlib.features.frames import FrameBank, FrameCollector, planned_frames
 from serlib.probing.frame_grid import FrameFold, UtteranceMoments, _Products, fit_frame_grid
 from serlib.probing.kinds import get_probe_kind
 from serlib.probing.histories import best_dev_epochs, streaming_statistics
@@ -110,12 +110,17 @@ def test_a_bank_collected_from_batches_equals_the_store(store):
     spill_dir = store[0].parent / "spill"
     total = int(stored.counts.sum())
     for collector in (FrameCollector(stored.num_utterances),
+                      FrameCollector(stored.num_utterances, expected_frames=total + 9),  # reserved, spare
+                      FrameCollector(stored.num_utterances, expected_frames=total // 3),  # reserved too few
                       FrameCollector(stored.num_utterances, layers=[1, 2], spill_dir=spill_dir,
                                      expected_frames=total)):
         for batch in np.array_split(order, 7):
             frames = torch.cat([stored.utterance(int(row)).transpose(0, 1) for row in batch])
             collector(batch, stored.counts[batch], frames)
         bank = collector.bank(stored.utterance_ids)
+        assert bank.frames.shape[:2] == (len(bank.layers), total)
+        if collector.expected_frames == total + 9:  # filled in place: the reserve is the bank
+            assert bank.frames.untyped_storage().nbytes() == (total + 9) * len(bank.layers) * bank.width * 2
         if bank.spilled:
             assert bank.spill_path.is_file() and bank.spill_path.parent == spill_dir
             assert torch.equal(bank.utterance(5), stored.utterance(5)[[1, 2]])  # read from the file
@@ -129,6 +134,13 @@ def test_a_bank_collected_from_batches_equals_the_store(store):
     path = bank.spill_path
     bank.drop()
     assert not path.exists()
+
+
+def test_planned_frames_reserve_at_least_every_frame():
+    """Each utterance's frames rounded up, plus one spare: never fewer than a model at that rate
+    gives for the clip (wav2vec2's convolutions give 99 frames for 2 s at 50 per second)."""
+    assert planned_frames([2.0, 1.01], 50.0) == 100 + 51 + 2
+    assert planned_frames([], 50.0) == 0
 
 
 def test_train_probe_runs_frame_kinds_through_the_grid(store):

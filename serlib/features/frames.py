@@ -131,7 +131,10 @@ class FrameCollector:
     (``cpu`` or a GPU). With ``spill_dir`` the frames go to one temporary ``.npy`` there instead
     (hidden-state-major, like a bank in memory), for banks larger than memory;
     ``expected_frames`` (the total, known from a finished pooled store's ``utterances.csv``)
-    sizes it.
+    sizes it. In memory, ``expected_frames`` (exact, or planned from the durations with
+    :func:`planned_frames`) reserves the bank up front and every batch is written straight into
+    it: the frames take their own size once, not twice (parts, then the bank laid out from
+    them); a bank planned too small grows.
     """
 
     num_utterances: int
@@ -145,6 +148,7 @@ class FrameCollector:
     _filled: int = 0
     _spill: Any = None
     _spill_path: Path | None = None
+    _reserved: Any = None
     _num_hidden_states: int | None = None
     _utterance_ids: list[str] | None = None
 
@@ -175,6 +179,16 @@ class FrameCollector:
                                   f"{int(self.expected_frames)} planned; the spill file is deleted, rerun")
             self._spill[:, self._filled: self._filled + total] = (
                 kept.to("cpu", torch.float16).numpy().transpose(1, 0, 2))
+        elif self.expected_frames is not None:
+            if self._reserved is None:
+                self._reserved = torch.empty((kept.shape[1], int(self.expected_frames), kept.shape[2]),
+                                             dtype=torch.float16, device=self.device)
+            if self._filled + total > self._reserved.shape[1]:  # planned too few: grow by a tenth
+                grown = torch.empty((self._reserved.shape[0], int(1.1 * (self._filled + total)),
+                                     self._reserved.shape[2]), dtype=torch.float16, device=self.device)
+                grown[:, :self._filled] = self._reserved[:, :self._filled]
+                self._reserved = grown
+            self._reserved[:, self._filled: self._filled + total] = kept.to(self.device, torch.float16).transpose(0, 1)
         else:
             self._parts.append(kept.to(self.device, torch.float16))
         self._filled += total
@@ -204,6 +218,8 @@ class FrameCollector:
                 raise SerlibError(f"the extraction delivered {self._filled} frames, not the "
                                   f"{int(self.expected_frames)} planned; rerun")
             frames, path = torch.from_numpy(self._spill), self._spill_path
+        elif self._reserved is not None:  # written in place (the spare planned frames stay unused)
+            frames, path = self._reserved[:, :self._filled], None
         else:  # hidden-state-major, filled part by part (each part let go once copied)
             frames = torch.empty((len(layers), self._filled, self._parts[0].shape[-1]),
                                  dtype=torch.float16, device=self.device)
@@ -213,7 +229,7 @@ class FrameCollector:
                 frames[:, position: position + len(part)] = part.transpose(0, 1)
                 position += len(part)
             path = None
-        self._parts, self._spill, self._spill_path = [], None, None
+        self._parts, self._spill, self._spill_path, self._reserved = [], None, None, None
         return FrameBank(frames, self._starts, self._counts, layers, num_hidden_states,
                          list(utterance_ids), path)
 
@@ -221,6 +237,7 @@ class FrameCollector:
         """Drop whatever was received (a failed run); a spill file is deleted."""
         self._parts = []
         self._spill = None
+        self._reserved = None
         if self._spill_path is not None:
             self._spill_path.unlink(missing_ok=True)
             self._spill_path = None
@@ -235,7 +252,8 @@ def remove_stale_spills(folder: Path) -> list[Path]:
     return removed
 
 
-__all__ = ["FrameBank", "FrameCollector", "FrameMemoryPlan", "default_frame_budget", "plan_frame_memory",
+__all__ = ["FRAME_MEMORY_SHARE", "FrameBank", "FrameCollector", "FrameMemoryPlan", "default_frame_budget",
+           "planned_frames", "plan_frame_memory",
            "remove_stale_spills"]
 
 
@@ -313,17 +331,34 @@ def plan_frame_memory(frames: int, utterances: int, hidden_states: int, width: i
                            f"{len(chunks)} model runs: the spill would not fit the free disk")
 
 
+#: The share of the memory available now that the frames may take, by device kind. On a GPU
+#: the rest (15%) holds the model, one batch's activations and the probes' workspace: the bank
+#: is reserved up front and filled in place (:class:`FrameCollector`), so nothing else of its
+#: size is held beside it (an IEMOCAP x 24-block bank, 63.7 GB float16, with its moments, fits
+#: an 80 GB GPU: ``serlib plan paper``). On a CPU the notebooks' other work shares the memory.
+FRAME_MEMORY_SHARE = {"cuda": 0.85, "cpu": 0.5}
+
+
 def default_frame_budget(device: str) -> float:
-    """Bytes the frames may take: half the memory available now (on a GPU, 60% of its free memory)."""
+    """Bytes the frames may take: :data:`FRAME_MEMORY_SHARE` of the memory available now (on a
+    GPU, of its free memory)."""
     if device.startswith("cuda"):
         import torch
 
         free, _ = torch.cuda.mem_get_info()
-        return 0.6 * free
+        return FRAME_MEMORY_SHARE["cuda"] * free
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:
             fields = dict(line.split(":", 1) for line in handle)
         available = int(fields["MemAvailable"].split()[0]) * 1024
     except (OSError, KeyError, ValueError):
         available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    return 0.5 * available
+    return FRAME_MEMORY_SHARE["cpu"] * available
+
+
+def planned_frames(durations_s, frame_rate: float) -> int:
+    """Frames to reserve for utterances of ``durations_s`` at ``frame_rate`` frames per second:
+    each rounded up, and one spare per utterance (the models' exact counts depend on their
+    convolutions; a reserve found short grows, see :class:`FrameCollector`)."""
+    durations = np.asarray(durations_s, dtype=np.float64)
+    return int(np.ceil(durations * frame_rate).sum()) + len(durations)

@@ -18,14 +18,17 @@ def extract_one(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus,
     import torch
 
     from serlib.features.extract import extract_features, resolve_device
-    from serlib.features.frames import FrameCollector
+    from serlib.features.cost import architecture_of
+    from serlib.features.frames import FrameCollector, planned_frames
 
     device = resolve_device(settings.get("device", "auto")).type
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     collector = None
     if wants_frames_in_memory(config, model, corpus):  # the frame-level probes train on this run's frames
-        collector = FrameCollector(len(corpus.manifest()), device=device)
+        manifest = corpus.manifest()  # the bank reserved up front, filled in place
+        collector = FrameCollector(len(manifest), device=device, expected_frames=planned_frames(
+            manifest["duration_s"], architecture_of(model.source).frame_rate))
     with PeakMemory() as memory:
         result = extract_features(model.source, corpus.manifest_path, config.feature_dir,
                                   corpus_name=corpus.corpus_id, model_label=model.model_id,

@@ -10,7 +10,7 @@ one model x corpus on one copy of its frames and lets it go:
    during notebook 02, :func:`serlib.study.extraction.extract_one` hands over the frames of the
    run that writes the pooled store, so the model runs once);
 2. :func:`serlib.features.frames.plan_frame_memory` decides how they are held under the memory
-   budget (``extraction.frame_memory_gb``; default half the available memory, 60% of a GPU's
+   budget (``extraction.frame_memory_gb``; default half the available memory, 85% of a GPU's
    free memory): all at once, in groups of hidden states (the model rerun per group, or a kept
    store read per group), or spilled to one temporary file in ``work/<profile>/frames-tmp/``;
 3. :func:`serlib.probing.frame_grid.fit_frame_grid` trains each probe for every hidden state x
@@ -131,14 +131,19 @@ def collect_frames(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus
                    progress: bool = True):
     """Run the model over the corpus and hold the frames of ``layers`` (all: None) in memory on
     ``device``, or in a spill file in ``spill_dir``; the pooled store is written if unfinished."""
+    from serlib.features.cost import architecture_of
     from serlib.features.extract import extract_features
-    from serlib.features.frames import FrameCollector
+    from serlib.features.frames import FrameCollector, planned_frames
 
     manifest = corpus.manifest()
     folder = feature_folder(config, model, corpus.corpus_id)
-    expected = None
-    if spill_dir is not None:
-        expected = int(pd.read_csv(folder / "utterances.csv")["num_frames"].sum())
+    counts = folder / "utterances.csv"
+    if counts.is_file():  # exact, from the finished pooled store (a spill needs them)
+        expected = int(pd.read_csv(counts)["num_frames"].sum())
+    elif spill_dir is None and architecture_of(model.source) is not None:
+        expected = planned_frames(manifest["duration_s"], architecture_of(model.source).frame_rate)
+    else:
+        expected = None
     collector = FrameCollector(len(manifest), layers, device, spill_dir, expected)
     try:
         extract_features(model.source, corpus.manifest_path, config.feature_dir, corpus_name=corpus.corpus_id,
@@ -305,6 +310,7 @@ def wants_frames_in_memory(config: StudyConfig, model: ModelSpec, corpus: Prepar
     frames are not kept on disk, and the planned frames (from the manifest's durations) fit the
     memory budget twice over (they are collected, then laid out as the bank)."""
     from serlib.features.cost import architecture_of
+    from serlib.features.frames import FRAME_BYTES, MOMENT_BYTES, planned_frames
     from serlib.features.store import read_complete_index
 
     architecture = architecture_of(model.source)
@@ -314,8 +320,9 @@ def wants_frames_in_memory(config: StudyConfig, model: ModelSpec, corpus: Prepar
     if read_complete_index(feature_folder(config, model, corpus.corpus_id)) is not None \
             and not missing_entries(config, model, corpus):
         return False
-    frames = float(corpus.manifest()["duration_s"].sum()) * architecture.frame_rate
-    needed = frames * architecture.hidden_states * architecture.width * 2 * 2
+    manifest = corpus.manifest()
+    frames = planned_frames(manifest["duration_s"], architecture.frame_rate)
+    needed = architecture.hidden_states * architecture.width * (frames * FRAME_BYTES + len(manifest) * MOMENT_BYTES)
     return needed <= memory_budget(config, training_device(config))
 
 

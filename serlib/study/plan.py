@@ -64,7 +64,7 @@ from serlib.data.emobox import emobox_path
 from serlib.data.splits import GROUPED_FOLDS, LEAVE_ONE_SPEAKER_OUT_MAX, split_path
 from serlib.features.cost import (ACOUSTIC_WIDTHS, WHISPER_WINDOW_SECONDS, Architecture, architecture_of,
                                   frame_probe_macs)
-from serlib.features.frames import plan_frame_memory
+from serlib.features.frames import FRAME_MEMORY_SHARE, plan_frame_memory
 from serlib.features.registry import ACOUSTIC_PREFIX, DEFAULT_BATCH_SECONDS, SAMPLE_RATE
 from serlib.probing.kinds import PROBE_KINDS, get_probe_kind
 from serlib.study.capacity import variant_probes
@@ -291,11 +291,12 @@ def disk_bytes_per_s(measured: dict) -> float:
 def frame_budget(config: StudyConfig, device: str, measured: dict) -> tuple[float, str]:
     """The frame memory budget on ``device`` and where it comes from: the profile's
     ``extraction.frame_memory_gb``, else the share :func:`serlib.features.frames.default_frame_budget`
-    takes of the device's memory (half on a CPU, 60% on a GPU) of the machine in the JSON."""
+    takes of the device's memory (:data:`~serlib.features.frames.FRAME_MEMORY_SHARE`: half on a
+    CPU, 85% on a GPU) of the machine in the JSON."""
     setting = config.extraction.get("frame_memory_gb")
     if setting:
         return float(setting) * 1e9, "extraction.frame_memory_gb"
-    share = 0.6 if _device_kind(device) == "cuda" else 0.5
+    share = FRAME_MEMORY_SHARE["cuda" if _device_kind(device) == "cuda" else "cpu"]
     memory = float(measured.get("memory_bytes", 0))
     size = f"{memory / 2**30:.0f} GiB" if memory % 2**30 == 0 else f"{memory / 1e9:.0f} GB"
     return share * memory, f"{share:.0%} of the {size} of {measured.get('name', device)}"
@@ -424,8 +425,8 @@ def _frame_holding(config: StudyConfig, frames: float, size: CorpusSize, states:
         return {"mode": "too-large", "groups": 0, "memory": 0, "spill": 0, "runs": 0, "disk_s": 0.0,
                 "why": str(error)}
     groups = len(plan.chunks)
-    # notebook 02 hands its frames over when they fit the budget twice (wants_frames_in_memory)
-    handed = plan.mode == "memory" and not keep_frames and 2 * bank <= budget
+    # notebook 02 hands its frames over when they fit the budget (wants_frames_in_memory)
+    handed = plan.mode == "memory" and not keep_frames
     if plan.mode == "memory":  # else they come from the kept store, or from one more model run
         runs, disk = (0, bank) if keep_frames else (0 if handed else 1, 0.0)
     elif plan.mode == "chunks":  # a group per model run, or per read of the frame-major store
@@ -525,7 +526,9 @@ def plan_study(config: StudyConfig, measurements: dict | None = None) -> pd.Data
                     f"spill_{device}_bytes": held["spill"] if held else 0,
                     f"frame_memory_{device}_bytes": held["memory"] if held else 0,
                     f"peak_batch_{device}_bytes": batch,
-                    f"peak_memory_{device}_bytes": max(batch, held["memory"] if held else 0),
+                    # frames handed over by notebook 02's run fill their bank beside the model's batches
+                    f"peak_memory_{device}_bytes": ((batch + held["memory"]) if held and held.get("in_extraction")
+                                                     else max(batch, held["memory"] if held else 0)),
                     f"frames_held_why_{device}": held["why"] if held else "",
                 })
             rows.append(row)
