@@ -20,8 +20,10 @@ from serlib.features.cost import architecture_of, frame_probe_macs
 from serlib.features.extract import extract_features
 from serlib.features.models import load_model
 from serlib.study.config import load_config
-from serlib.study.plan import (CorpusSize, _human_bytes, _human_seconds, corpus_size, estimated_folds,
-                               load_measurements, plan_study, plan_summary)
+from serlib.study.plan import plan_study, plan_summary
+from serlib.study.plan_format import human_bytes, human_seconds
+from serlib.study.plan_rates import load_measurements
+from serlib.study.plan_sizes import CorpusSize, corpus_size, estimated_folds
 
 REPO = Path(__file__).resolve().parents[1]
 PARTS = ("extraction_s", "frame_holding_s", "frame_probe_s", "pooled_probe_s")
@@ -389,17 +391,17 @@ def test_the_readme_quotes_the_paper_plan_as_it_is(capsys):
     frame_stores = plan_summary(kept, plan_study(kept))["kept_frames_bytes"]
     quoted = [
         f"({plan['audio_h']:.2f} h of audio)",
-        f"it plans {_human_seconds(cuda['total_s'])} on an H100: {_human_seconds(cuda['extraction_s'])} of "
-        f"extraction, {_human_seconds(cuda['frame_holding_s'])} holding frames",
-        f"take {_human_bytes(cuda['peak_memory_bytes'] - _batch_peak(plan, 'cuda'))} once",
-        f"{_human_seconds(cuda['frame_probe_s'])} of frame-level probes and {_human_seconds(cuda['pooled_probe_s'])} "
+        f"it plans {human_seconds(cuda['total_s'])} on an H100: {human_seconds(cuda['extraction_s'])} of "
+        f"extraction, {human_seconds(cuda['frame_holding_s'])} holding frames",
+        f"take {human_bytes(cuda['peak_memory_bytes'] - _batch_peak(plan, 'cuda'))} once",
+        f"{human_seconds(cuda['frame_probe_s'])} of frame-level probes and {human_seconds(cuda['pooled_probe_s'])} "
         "of pooled probes",
-        f"against {_human_seconds(cpu['total_s'])} on 2 CPU cores",
-        f"on the H100 {_human_bytes(cuda['peak_disk_bytes'])} of disk at the peak",
-        f"on the CPU {_human_bytes(cpu['peak_disk_bytes'])} of disk at the peak",
-        f"the largest spill file, {_human_bytes(cpu['largest_spill_bytes'])}",
-        f"{_human_bytes(plan['kept_disk_bytes'])} of pooled features kept",
-        f"would keep {_human_bytes(frame_stores)} of float16 frame stores",
+        f"against {human_seconds(cpu['total_s'])} on 2 CPU cores",
+        f"on the H100 {human_bytes(cuda['peak_disk_bytes'])} of disk at the peak",
+        f"on the CPU {human_bytes(cpu['peak_disk_bytes'])} of disk at the peak",
+        f"the largest spill file, {human_bytes(cpu['largest_spill_bytes'])}",
+        f"{human_bytes(plan['kept_disk_bytes'])} of pooled features kept",
+        f"would keep {human_bytes(frame_stores)} of float16 frame stores",
     ]
     for phrase in quoted:
         assert phrase in readme, phrase

@@ -19,7 +19,7 @@ DESCRIPTION = (
     "seconds scaled by utterances, hidden states, width, folds, seeds and epochs), peak memory, and\n"
     "the disk at the peak and kept at the end. Rates assumed rather than measured are said so.\n"
     "Corpus sizes and folds come from work/<profile>/manifests/ when notebook 01 has run, else from\n"
-    "typical sizes and speakers (serlib.study.plan.TYPICAL_CORPORA); model sizes from the bundled\n"
+    "typical sizes and speakers (serlib.study.plan_sizes.TYPICAL_CORPORA); model sizes from the bundled\n"
     "configs. Loads no model and reads no audio."
 )
 
@@ -39,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from serlib.common.files import atomic_write_text
     from serlib.study.config import load_config
-    from serlib.study.plan import format_plan, load_measurements, plan_json, plan_study, plan_summary
+    from serlib.study.plan import plan_study, plan_summary
+    from serlib.study.plan_format import format_plan, plan_json
+    from serlib.study.plan_rates import load_measurements
 
     config = load_config(args.profile)
     measurements = load_measurements(args.measurements)

@@ -24,7 +24,8 @@ from serlib.report.site import build_report_site
 from serlib.study.config import load_config
 from serlib.study.environment import write_environment
 from serlib.study.kernels import pinned_kernels
-from serlib.study.plan import long_run_plan, planned_run_seconds
+from serlib.study.plan import planned_run_seconds
+from serlib.study.plan_format import long_run_plan
 from serlib.study.reproduce import notebook_profile
 from serlib.study.runner import execute_notebook, select_notebooks, study_notebooks
 
