@@ -93,6 +93,39 @@ def test_memory_plan_chooses_memory_groups_or_spill():
         plan_frame_memory(1000, 10, 4, 100, 0.5 * mb, needs_all_layers=True, disk_free_bytes=1e5)
     with pytest.raises(SerlibError, match="frame_memory_gb"):
         plan_frame_memory(1000, 10, 4, 100, 0.1 * mb, needs_all_layers=False)
+    # on a GPU whose budget is too small, the host's memory holds every hidden state: no disk,
+    # one model run, groups for the per-layer probes
+    host = plan_frame_memory(1000, 10, 4, 100, 0.5 * mb, needs_all_layers=True, host_budget_bytes=1 * mb,
+                             disk_free_bytes=1e5)
+    assert host.mode == "host" and host.chunks == ((0, 1), (2, 3)) and host.spill_bytes == 0
+    assert host.host_bytes == 4 * 216_000 and host.peak_memory_bytes == 2 * 216_000
+    dense_only = plan_frame_memory(1000, 10, 4, 100, 0.5 * mb, needs_all_layers=False, rerun_seconds=0.001,
+                                   host_budget_bytes=1 * mb)
+    assert dense_only.mode == "host"  # one model run, not one per group
+    assert plan_frame_memory(1000, 10, 4, 100, 0.5 * mb, needs_all_layers=True,
+                             host_budget_bytes=0.8 * mb).mode == "spill"  # nor fits the host
+    kept = plan_frame_memory(1000, 10, 4, 100, 0.5 * mb, needs_all_layers=False, frames_on_disk=True,
+                             host_budget_bytes=1 * mb)
+    assert kept.mode == "chunks"  # a kept store is read a group at a time, no model run
+
+
+def test_frames_in_host_memory_give_the_same_results(in_memory, tmp_path, monkeypatch):
+    """Frames held in the host's memory (on a GPU whose budget holds one hidden state at a time:
+    here the host is the device) train the aggregation on the whole bank and the dense probes on
+    groups copied over, with the results of frames held whole; nothing is written to disk."""
+    config, prepared, _ = in_memory
+    expected = {probe_protocol: _tables(config, prepared, *probe_protocol)
+                for probe_protocol in (("dense", "speaker-cv"), ("aggregate", "random"))}
+    monkeypatch.setattr(frame_runs, "host_memory_budget", lambda config, device: 1e9)
+    small = _tiny_italian_profile(tmp_path, FRAME_SETTINGS +
+                                  "extraction: {keep_frames: false, dtype: float32, frame_memory_gb: 0.0004}")
+    prepared_small = study.prepare_corpora(small)
+    study.extract_all(small, prepared_small, progress=False)
+    for probe_protocol, table in expected.items():
+        pd.testing.assert_frame_equal(_tables(small, prepared_small, *probe_protocol), table)
+    record = json.loads(next((small.work_dir / "probes").rglob("frame-stage.json")).read_text())
+    assert record["frames_held"] == "host" and len(record["hidden_state_groups"]) >= 2
+    assert record["spill_gb"] == 0 and not list((small.work_dir / "frames-tmp").rglob("*.npy"))
 
 
 def test_groups_of_hidden_states_from_model_reruns_give_the_same_results(in_memory, tmp_path, monkeypatch):

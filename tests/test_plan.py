@@ -216,9 +216,11 @@ def test_frames_over_the_budget_are_held_in_groups_or_spilled_and_the_spill_is_n
     """13 x 768 frames of 300 s of audio (315 MB) against a 100 MB budget. Dense alone: spilling
     (2 x 315 MB at the CPU's 200 MB/s) is cheaper than 3 more runs of the model on the CPU; on the
     GPU a model run is cheaper than writing at its 77 MB/s, so the groups are computed by reruns.
-    With the aggregation every hidden state is needed together: spilled on both."""
+    With the aggregation every hidden state is needed together: spilled on both. (No host memory
+    for frames on the GPU machine here: with it, one model run fills the host's memory.)"""
     dense_only = {"seeds": 1, "epochs": 30, "per_probe": {"aggregate": {"models": []}}}
-    config = _manifest_profile(tmp_path / "dense", {"keep_frames": False, "frame_memory_gb": 0.1}, dense_only)
+    no_host = {"keep_frames": False, "frame_memory_gb": 0.1, "host_frame_memory_gb": 0}
+    config = _manifest_profile(tmp_path / "dense", no_host, dense_only)
     row = plan_study(config).iloc[0]
     bank = 300 * 50 * 13 * 768 * 2
     assert row["bank_bytes"] == pytest.approx(bank, rel=1e-6)
@@ -230,14 +232,18 @@ def test_frames_over_the_budget_are_held_in_groups_or_spilled_and_the_spill_is_n
     assert row["frame_memory_cuda_bytes"] <= 0.1e9
     summary = plan_summary(config, plan_study(config))
     cpu, cuda = summary["devices"]["cpu"], summary["devices"]["cuda"]
-    assert cpu["frames_held"] == {"memory": 0, "chunks": 0, "spill": 1, "too-large": 0}
+    assert cpu["frames_held"] == {"memory": 0, "chunks": 0, "host": 0, "spill": 1, "too-large": 0}
     assert cpu["peak_disk_bytes"] == pytest.approx(row["pooled_bytes"] + row["spill_cpu_bytes"])
     assert cuda["peak_disk_bytes"] == row["pooled_bytes"] == summary["kept_disk_bytes"]
     assert cpu["frame_stage_load_s"] > 0  # the stage runs the model in a later notebook: loaded again
-    both = _manifest_profile(tmp_path / "both", {"keep_frames": False, "frame_memory_gb": 0.1})
+    both = _manifest_profile(tmp_path / "both", no_host)
     row = plan_study(both).iloc[0]
     assert row["frames_held_cpu"] == row["frames_held_cuda"] == "spill"
     assert plan_summary(both, plan_study(both))["kept_disk_bytes"] == row["pooled_bytes"]
+    hosted = plan_study(_manifest_profile(tmp_path / "host", {"keep_frames": False, "frame_memory_gb": 0.1},
+                                          dense_only)).iloc[0]
+    assert hosted["frames_held_cuda"] == "host" and hosted["frame_runs_cuda"] == 1
+    assert hosted["frames_held_cpu"] == "spill"  # the host is the CPU's device: no second tier
 
 
 def test_kept_frames_count_in_the_kept_disk_and_their_writes_in_the_extraction(tmp_path):
@@ -381,6 +387,32 @@ def test_on_an_80_gb_gpu_every_paper_bank_is_held_in_memory_beside_the_model(cap
     assert cpu["frames_held"]["spill"] == 24 and cpu["largest_spill_bytes"] == pytest.approx(63.7e9, rel=1e-3)
 
 
+def _small_gpu_plan(paper) -> dict:
+    """The paper profile's plan on the H100 with a 20 GB frame budget (a 24 GB GPU)."""
+    small = dataclasses.replace(paper, extraction={**paper.extraction, "frame_memory_gb": 20})
+    return plan_summary(small, plan_study(small))["devices"]["cuda"]
+
+
+def test_on_a_smaller_gpu_the_frames_beyond_its_budget_stream_from_the_host_not_the_disk():
+    """With a 20 GB frame budget the large banks go to the host's memory (none spilled); each
+    pass of the aggregation over a bank crosses to the GPU: 450 passes (30 epochs x 15 folds x 1
+    seed, IEMOCAP) of a 63.7 GB bank at 10 GB/s, about 48 min."""
+    paper = load_config("paper")
+    cuda = _small_gpu_plan(paper)
+    assert cuda["frames_held"]["spill"] == 0 and cuda["frames_held"]["host"] > 0
+    assert cuda["largest_spill_bytes"] == 0
+    small = dataclasses.replace(paper, extraction={**paper.extraction, "frame_memory_gb": 20})
+    row = plan_study(small).query("model == 'xlsr-53' and corpus == 'iemocap'").iloc[0]
+    assert row["frames_held_cuda"] == "host" and row["frame_host_cuda_bytes"] > row["bank_bytes"]
+    streamed = row["bank_bytes"] * (1 + 450) / 10e9
+    assert row["frame_holding_cuda_s"] == pytest.approx(streamed + row["extract_cuda_s"], rel=0.01)
+    # without host memory to hold them, they spill, and the aggregation reads the disk each pass
+    no_host = dataclasses.replace(small, extraction={**small.extraction, "host_frame_memory_gb": 0})
+    spilled = plan_study(no_host).query("model == 'xlsr-53' and corpus == 'iemocap'").iloc[0]
+    assert spilled["frames_held_cuda"] == "spill"
+    assert spilled["frame_holding_cuda_s"] > (2 + 450) * spilled["bank_bytes"] / 77e6
+
+
 def test_the_readme_quotes_the_paper_plan_as_it_is(capsys):
     """The README's paragraph on running the paper profile gives the plan's own figures."""
     plan = _paper_json(capsys)
@@ -389,6 +421,7 @@ def test_the_readme_quotes_the_paper_plan_as_it_is(capsys):
     paper = load_config("paper")
     kept = dataclasses.replace(paper, extraction={**paper.extraction, "keep_frames": True})
     frame_stores = plan_summary(kept, plan_study(kept))["kept_frames_bytes"]
+    small = _small_gpu_plan(paper)
     quoted = [
         f"({plan['audio_h']:.2f} h of audio)",
         f"it plans {human_seconds(cuda['total_s'])} on an H100: {human_seconds(cuda['extraction_s'])} of "
@@ -397,6 +430,9 @@ def test_the_readme_quotes_the_paper_plan_as_it_is(capsys):
         f"{human_seconds(cuda['frame_probe_s'])} of frame-level probes and {human_seconds(cuda['pooled_probe_s'])} "
         "of pooled probes",
         f"against {human_seconds(cpu['total_s'])} on 2 CPU cores",
+        f"({human_seconds(cpu['frame_holding_s'])} of them reading spilled frames back",
+        f"with `extraction.frame_memory_gb: 20` (a 24 GB GPU) the plan is {human_seconds(small['total_s'])}, "
+        f"{human_seconds(small['frame_holding_s'])} of it streaming {small['frames_held']['host']} banks",
         f"on the H100 {human_bytes(cuda['peak_disk_bytes'])} of disk at the peak",
         f"on the CPU {human_bytes(cpu['peak_disk_bytes'])} of disk at the peak",
         f"the largest spill file, {human_bytes(cpu['largest_spill_bytes'])}",

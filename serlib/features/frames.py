@@ -268,11 +268,14 @@ class FrameMemoryPlan:
 
     ``mode``: ``memory`` (every hidden state at once, in memory: one model run, or one read of a
     kept frame store), ``chunks`` (groups of hidden states one after the other, the model run
-    once per group or the kept store read once per group; only per-layer probes), or ``spill``
-    (one model run writes every hidden state to a temporary file in the work folder, read back
-    a group at a time; a probe that mixes all hidden states reads the file itself).
+    once per group or the kept store read once per group; only per-layer probes), ``host``
+    (training on a GPU whose budget is too small: one model run holds every hidden state in the
+    host's memory; a probe that mixes all hidden states streams its mini-batches to the GPU,
+    per-layer probes train on groups copied to the GPU), or ``spill`` (one model run writes
+    every hidden state to a temporary file in the work folder, read back a group at a time; a
+    probe that mixes all hidden states reads the file itself).
     ``chunks``: the hidden states of each group. Bytes: the frames (float16), the most held in
-    memory at once, and the temporary file.
+    (device) memory at once, the temporary file, and the host memory of ``host``.
     """
 
     mode: str
@@ -281,18 +284,22 @@ class FrameMemoryPlan:
     peak_memory_bytes: int
     spill_bytes: int
     reason: str
+    host_bytes: int = 0
 
 
 def plan_frame_memory(frames: int, utterances: int, hidden_states: int, width: int, budget_bytes: float,
                       needs_all_layers: bool, frames_on_disk: bool = False, rerun_seconds: float = 0.0,
-                      disk_bytes_per_s: float = 200e6, disk_free_bytes: float = float("inf")) -> FrameMemoryPlan:
+                      disk_bytes_per_s: float = 200e6, disk_free_bytes: float = float("inf"),
+                      host_budget_bytes: float = 0.0) -> FrameMemoryPlan:
     """The :class:`FrameMemoryPlan` for ``frames`` frames of ``hidden_states`` x ``width``.
 
-    Everything fits the budget: ``memory``. Otherwise hidden states go in groups that fit; a
-    probe mixing every hidden state (``needs_all_layers``) needs them together, so they are
-    spilled to disk; else groups are computed by rerunning the model (``rerun_seconds`` per run)
-    or read from one spill file (written and read back at ``disk_bytes_per_s``), whichever is
-    cheaper and fits the free disk. A kept frame store is read a group at a time.
+    Everything fits the budget: ``memory``. Otherwise hidden states go in groups that fit. A
+    kept frame store is read a group at a time (unless a probe mixes every hidden state). On a
+    GPU, frames that fit the host's budget (``host_budget_bytes``; 0 where training runs on the
+    host) are held there: ``host``, one model run and no disk. Else a probe mixing every hidden
+    state (``needs_all_layers``) needs them together, so they are spilled to disk; else groups
+    are computed by rerunning the model (``rerun_seconds`` per run) or read from one spill file
+    (written and read back at ``disk_bytes_per_s``), whichever is cheaper and fits the free disk.
     """
     per_state = frames * width * FRAME_BYTES + utterances * width * MOMENT_BYTES
     bank = frames * width * FRAME_BYTES * hidden_states
@@ -311,6 +318,11 @@ def plan_frame_memory(frames: int, utterances: int, hidden_states: int, width: i
     if frames_on_disk and not needs_all_layers:
         return FrameMemoryPlan("chunks", chunks, bank, peak, 0,
                                f"{len(chunks)} groups of hidden states read from the kept frame store")
+    if per_state * hidden_states <= host_budget_bytes:
+        return FrameMemoryPlan("host", chunks, bank, peak, 0,
+                               f"held in host memory (the GPU's budget holds {per_group} hidden states at a time): "
+                               "mixed mini-batches are streamed to the GPU, groups of hidden states copied over",
+                               host_bytes=per_state * hidden_states)
     if needs_all_layers:
         if not spill_fits:
             raise SerlibError(f"the frames ({bank / 1e9:.1f} GB) fit neither the frame memory budget "

@@ -426,7 +426,7 @@ def fit_frame_grid(kind: ProbeKind, bank: FrameBank, folds: Sequence[FrameFold],
     done, and an ETA).
     """
     device = torch.device(config.device)
-    if bank.frames.device.type != device.type and not bank.spilled:
+    if bank.frames.device.type not in (device.type, "cpu"):  # a bank in host memory streams to a GPU
         raise SerlibError(f"the frame bank is on {bank.frames.device}, training asked for {device}")
     groups = grid_groups(kind, bank)
     products, workspace = _Products(device), _Workspace(device)

@@ -12,7 +12,9 @@ one model x corpus on one copy of its frames and lets it go:
 2. :func:`serlib.features.frames.plan_frame_memory` decides how they are held under the memory
    budget (``extraction.frame_memory_gb``; default half the available memory, 85% of a GPU's
    free memory): all at once, in groups of hidden states (the model rerun per group, or a kept
-   store read per group), or spilled to one temporary file in ``work/<profile>/frames-tmp/``;
+   store read per group), on a GPU in the host's memory (``extraction.host_frame_memory_gb``,
+   default half of it) with mini-batches streamed over, or spilled to one temporary file in
+   ``work/<profile>/frames-tmp/``;
 3. :func:`serlib.probing.frame_grid.fit_frame_grid` trains each probe for every hidden state x
    fold x seed of a protocol in one pass;
 4. each probe x protocol's tables go to the same cache entry a pooled probe's would
@@ -105,6 +107,17 @@ def memory_budget(config: StudyConfig, device: str) -> float:
     return float(setting) * 1e9 if setting else default_frame_budget(device)
 
 
+def host_memory_budget(config: StudyConfig, device: str) -> float:
+    """What the frames may take of the host's memory while the probes train on a GPU
+    (``extraction.host_frame_memory_gb``, else half the memory available); 0 on the host itself."""
+    from serlib.features.frames import default_frame_budget
+
+    if not device.startswith("cuda"):
+        return 0.0
+    setting = config.extraction.get("host_frame_memory_gb")
+    return float(setting) * 1e9 if setting is not None else default_frame_budget("cpu")
+
+
 def frame_memory_plan(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus,
                       entries: list[ProbeEntry], device: str):
     """The :class:`~serlib.features.frames.FrameMemoryPlan` of this model x corpus, from its
@@ -123,14 +136,16 @@ def frame_memory_plan(config: StudyConfig, model: ModelSpec, corpus: PreparedCor
         needs_all_layers=any(entry.probe == "aggregate" for entry in entries),
         frames_on_disk=(folder / FRAMES_FILE).is_file(),
         rerun_seconds=extraction_seconds_of(config, model, corpus.corpus_id, device),
-        disk_bytes_per_s=frames_disk_rate(device), disk_free_bytes=shutil.disk_usage(spill_dir).free)
+        disk_bytes_per_s=frames_disk_rate(device), disk_free_bytes=shutil.disk_usage(spill_dir).free,
+        host_budget_bytes=host_memory_budget(config, device))
 
 
 def collect_frames(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, device: str,
                    layers: list[int] | None = None, spill_dir: Path | None = None,
-                   progress: bool = True):
-    """Run the model over the corpus and hold the frames of ``layers`` (all: None) in memory on
-    ``device``, or in a spill file in ``spill_dir``; the pooled store is written if unfinished."""
+                   progress: bool = True, hold_on: str | None = None):
+    """Run the model over the corpus on ``device`` and hold the frames of ``layers`` (all: None)
+    in memory on ``hold_on`` (default: ``device``; ``cpu``: the host's memory), or in a spill
+    file in ``spill_dir``; the pooled store is written if unfinished."""
     from serlib.features.cost import architecture_of
     from serlib.features.extract import extract_features
     from serlib.features.frames import FrameCollector, planned_frames
@@ -144,7 +159,7 @@ def collect_frames(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus
         expected = planned_frames(manifest["duration_s"], architecture_of(model.source).frame_rate)
     else:
         expected = None
-    collector = FrameCollector(len(manifest), layers, device, spill_dir, expected)
+    collector = FrameCollector(len(manifest), layers, hold_on or device, spill_dir, expected)
     try:
         extract_features(model.source, corpus.manifest_path, config.feature_dir, corpus_name=corpus.corpus_id,
                          model_label=model.model_id, progress=progress, loader=LAST_MODEL,
@@ -156,7 +171,9 @@ def collect_frames(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus
 
 
 def _banks(config, model, corpus, plan, device, bank, progress):
-    """The banks to train on, one per group of hidden states, each let go once its probes ran."""
+    """The banks to train on, each let go once its probes ran, and whether it serves only the
+    probes that mix every hidden state (the whole of a spill file or of the host's memory: the
+    per-layer probes train on its groups, read back into the device's memory)."""
     from serlib.features.frames import FrameBank
 
     folder = feature_folder(config, model, corpus.corpus_id)
@@ -164,27 +181,29 @@ def _banks(config, model, corpus, plan, device, bank, progress):
         if bank is None:
             bank = (FrameBank.from_store(folder, device=device) if (folder / "frames.npy").is_file()
                     else collect_frames(config, model, corpus, device, progress=progress))
-        yield bank
+        yield bank, False
         bank.drop()
         return
     if bank is not None:
         bank.drop()
-    if plan.mode == "spill":
-        spilled = collect_frames(config, model, corpus, device, spill_dir=spill_folder(config, model, corpus.corpus_id),
-                                 progress=progress)
+    if plan.mode in ("spill", "host"):  # every hidden state in a file, or in the host's memory
+        whole = (collect_frames(config, model, corpus, device, spill_dir=spill_folder(config, model, corpus.corpus_id),
+                                progress=progress) if plan.mode == "spill" else
+                 FrameBank.from_store(folder, device="cpu") if (folder / "frames.npy").is_file() else
+                 collect_frames(config, model, corpus, device, progress=progress, hold_on="cpu"))
         try:
-            yield spilled  # probes that mix every hidden state read the file itself
+            yield whole, True  # probes that mix every hidden state stream their mini-batches from it
             for layers in plan.chunks:
-                chunk = spilled.load_layers(list(layers), device)
-                yield chunk
+                chunk = whole.load_layers(list(layers), device)
+                yield chunk, False
                 chunk.drop()
         finally:
-            spilled.drop()
+            whole.drop()
         return
     for layers in plan.chunks:  # "chunks": the kept store read, or the model run, per group
         chunk = (FrameBank.from_store(folder, list(layers), device) if (folder / "frames.npy").is_file()
                  else collect_frames(config, model, corpus, device, list(layers), progress=progress))
-        yield chunk
+        yield chunk, False
         chunk.drop()
 
 
@@ -234,14 +253,14 @@ def _train_missing(config, model, corpus, overrides, bank, progress, cache) -> d
         return 1 if plan.mode == "memory" or kind.scope != "per_layer" else len(plan.chunks)
 
     with PeakMemory() as memory:
-        for held in _banks(config, model, corpus, plan, device, bank, progress):
+        for held, mixing_only in _banks(config, model, corpus, plan, device, bank, progress):
             if held.utterance_ids != folder.utterance_ids:
                 raise SerlibError(f"{folder.path}: the frames' utterances are not the pooled store's; "
                                   "delete the store and rerun notebook 02")
             for entry in entries:
                 kind = get_probe_kind(entry.probe)
-                if entry.stem not in parts or (kind.scope == "per_layer" and held.spilled):
-                    continue  # trained on the groups read back into memory
+                if entry.stem not in parts or (kind.scope == "per_layer" and mixing_only):
+                    continue  # trained on the groups read back into (the GPU's) memory
                 try:
                     grid_groups(kind, held)
                 except SerlibError:

@@ -70,6 +70,7 @@ from serlib.study.config import ModelSpec, StudyConfig
 from serlib.study.probe_cache import probe_label, probe_settings, probes_run_under
 from serlib.study.plan_rates import (FRAME_PROBES, acoustic_seconds, assumptions, compute_bytes, device_kind, device_sources,
                                      disk_bytes_per_s, extraction_seconds, frame_budget, frame_probe_rate,
+                                     host_frame_budget, host_to_device_bytes_per_s,
                                      frames_write_seconds, load_measurements, model_load_seconds,
                                      peak_batch_bytes, pooled_probe_seconds, pooled_ratio)
 from serlib.study.plan_sizes import CorpusSize, corpus_size, protocol_folds
@@ -88,7 +89,7 @@ DEFAULT_CLASSES = 7
 POOLED_PREFIX = "pooled_s_"
 #: How the frames of a model x corpus are held (:class:`serlib.features.frames.FrameMemoryPlan`),
 #: and ``too-large`` where one hidden state exceeds the budget (the stage would stop).
-FRAME_MODES = ("memory", "chunks", "spill", "too-large")
+FRAME_MODES = ("memory", "chunks", "host", "spill", "too-large")
 
 
 def _listed(config: StudyConfig, probe: str, model: ModelSpec) -> bool:
@@ -143,17 +144,21 @@ def _describe_runs(config: StudyConfig, runs: list[tuple[str, str]]) -> str:
 
 def _frame_holding(config: StudyConfig, frames: float, size: CorpusSize, states: int, width: int,
                    device: str, measured: dict, needs_all_layers: bool, keep_frames: bool,
-                   run_seconds: float) -> dict:
-    """How a model x corpus's frames are held on ``device`` and what holding them costs."""
+                   run_seconds: float, streamed_passes: float) -> dict:
+    """How a model x corpus's frames are held on ``device`` and what holding them costs.
+
+    ``streamed_passes``: how often the all-layer probes read every frame (epochs x seeds x folds):
+    from a spill file each pass reads the disk, from the host's memory each crosses to the GPU."""
     budget, _ = frame_budget(config, device, measured)
     rate = disk_bytes_per_s(measured)
     bank = frames * width * 2 * states
     try:
         plan = plan_frame_memory(int(frames), size.utterances, states, width, budget, needs_all_layers,
-                                 frames_on_disk=keep_frames, rerun_seconds=run_seconds, disk_bytes_per_s=rate)
+                                 frames_on_disk=keep_frames, rerun_seconds=run_seconds, disk_bytes_per_s=rate,
+                                 host_budget_bytes=host_frame_budget(config, device, measured))
     except SerlibError as error:
         return {"mode": "too-large", "groups": 0, "memory": 0, "spill": 0, "runs": 0, "disk_s": 0.0,
-                "why": str(error)}
+                "stream_s": 0.0, "host": 0, "why": str(error)}
     groups = len(plan.chunks)
     # notebook 02 hands its frames over when they fit the budget (wants_frames_in_memory)
     handed = plan.mode == "memory" and not keep_frames
@@ -161,10 +166,23 @@ def _frame_holding(config: StudyConfig, frames: float, size: CorpusSize, states:
         runs, disk = (0, bank) if keep_frames else (0 if handed else 1, 0.0)
     elif plan.mode == "chunks":  # a group per model run, or per read of the frame-major store
         runs, disk = (0, groups * bank) if keep_frames else (groups, 0.0)
-    else:  # one model run fills the spill file; it is read back once
-        runs, disk = 1, 2 * plan.spill_bytes
+    elif plan.mode == "host":  # one model run (or a read of the kept store) fills the host's memory
+        runs, disk = (0, bank) if keep_frames else (1, 0.0)
+    else:  # one model run fills the spill file; read back once for the groups, and by every pass
+        # of a mixing probe (a spill is larger than memory: its pages come from the disk each time)
+        runs, disk = 1, (2 + (streamed_passes if needs_all_layers else 0)) * plan.spill_bytes
+    # frames in the host's memory cross to the GPU: each group once, every pass of a mixing probe
+    streamed = bank * (1 + (streamed_passes if needs_all_layers else 0)) if plan.mode == "host" else 0.0
     return {"mode": plan.mode, "groups": groups, "memory": plan.peak_memory_bytes, "spill": plan.spill_bytes,
-            "runs": runs, "disk_s": disk / rate, "why": plan.reason, "in_extraction": handed}
+            "runs": runs, "disk_s": disk / rate, "stream_s": streamed / host_to_device_bytes_per_s(measured),
+            "host": plan.host_bytes, "why": plan.reason, "in_extraction": handed}
+
+
+def _mixing_passes(config: StudyConfig, runs: list[tuple[str, str]], protocols: dict) -> float:
+    """Passes over every frame of the probes that mix all hidden states: each (fold, seed) run
+    reads its training, dev and test utterances once an epoch."""
+    return float(sum(probe_settings(config, probe)["seeds"] * probe_settings(config, probe)["epochs"]
+                     * len(protocols[protocol][0]) for probe, protocol in runs if probe == "aggregate"))
 
 
 def _frame_probe_macs(config: StudyConfig, runs: list[tuple[str, str]], states: int, width: int,
@@ -239,7 +257,8 @@ def plan_study(config: StudyConfig, measurements: dict | None = None) -> pd.Data
                     run_seconds = extract = acoustic_seconds(acoustic, size.total_seconds, measured)
                     batch = 0
                 held = (_frame_holding(config, frames, size, states, width, device, measured,
-                                       any(probe == "aggregate" for probe, _ in frame_runs), keep_frames, run_seconds)
+                                       any(probe == "aggregate" for probe, _ in frame_runs), keep_frames, run_seconds,
+                                       _mixing_passes(config, frame_runs, protocols))
                         if frame_runs else None)
                 frame_seconds = sum(value / frame_probe_rate(measurements, device, probe)
                                     for probe, value in macs.items() if value)
@@ -249,7 +268,9 @@ def plan_study(config: StudyConfig, measurements: dict | None = None) -> pd.Data
                     f"frame_groups_{device}": held["groups"] if held else 0,
                     f"frame_runs_{device}": held["runs"] if held else 0,
                     f"frames_in_extraction_{device}": bool(held and held.get("in_extraction")),
-                    f"frame_holding_{device}_s": (held["runs"] * run_seconds + held["disk_s"]) if held else 0.0,
+                    f"frame_holding_{device}_s": ((held["runs"] * run_seconds + held["disk_s"] + held["stream_s"])
+                                                  if held else 0.0),
+                    f"frame_host_{device}_bytes": held["host"] if held else 0,
                     f"frame_probe_{device}_s": float(frame_seconds),
                     f"pooled_probe_{device}_s": sum(seconds * pooled_ratio(measurements, device, kinds[label])
                                                     for label, seconds in pooled.items()),

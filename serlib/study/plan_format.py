@@ -91,8 +91,8 @@ def format_plan(config: StudyConfig, plan: pd.DataFrame, measurements: dict | No
                      if held["too-large"] else "")
         lines.append(f"  frame memory, {device} (budget {human_bytes(entry['frame_memory_budget_bytes'])}, "
                      f"{entry['frame_memory_budget_from']}): of the model x corpus pairs with frame-level probes, "
-                     f"{held['memory']} held whole, {held['chunks']} in groups of hidden states, {held['spill']} "
-                     f"spilled to disk{too_large}")
+                     f"{held['memory']} held whole, {held['chunks']} in groups of hidden states, {held['host']} "
+                     f"in host memory, {held['spill']} spilled to disk{too_large}")
     corpora = summary["corpora"]
     lines.append("  corpus sizes: " + "; ".join(f"{corpus['corpus']}: {corpus['sizes_from']}" for corpus in corpora))
     lines.append("  folds: " + "; ".join(f"{corpus['corpus']}: {corpus['folds_from']}" for corpus in corpora))

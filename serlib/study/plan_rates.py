@@ -22,6 +22,8 @@ MEASUREMENTS_FILE = "measured_throughput.json"
 FRAME_PROBES = tuple(name for name, kind in PROBE_KINDS.items() if kind.input == "frames")
 #: Disk rate where a device's was not measured (bytes per second).
 DEFAULT_DISK_BYTES_PER_S = 200e6
+#: Host-to-GPU rate where a device's was not measured (bytes per second; pageable PCIe copies).
+DEFAULT_HOST_TO_DEVICE_BYTES_PER_S = 10e9
 
 
 def load_measurements(path: str | Path | None = None) -> dict:
@@ -94,6 +96,24 @@ def frame_budget(config: StudyConfig, device: str, measured: dict) -> tuple[floa
     memory = float(measured.get("memory_bytes", 0))
     size = f"{memory / 2**30:.0f} GiB" if memory % 2**30 == 0 else f"{memory / 1e9:.0f} GB"
     return share * memory, f"{share:.0%} of the {size} of {measured.get('name', device)}"
+
+
+def host_frame_budget(config: StudyConfig, device: str, measured: dict) -> float:
+    """What frames may take of the host's memory while the probes train on a GPU: the profile's
+    ``extraction.host_frame_memory_gb``, else the CPU's share of the GPU machine's host memory
+    (``host_memory_bytes`` in the JSON; 0 where not known); 0 on a CPU (the host is the device)."""
+    if device_kind(device) != "cuda":
+        return 0.0
+    setting = config.extraction.get("host_frame_memory_gb")
+    if setting is not None:
+        return float(setting) * 1e9
+    return FRAME_MEMORY_SHARE["cpu"] * float(measured.get("host_memory_bytes", 0))
+
+
+def host_to_device_bytes_per_s(measured: dict) -> float:
+    """The device entry's rate from host to GPU memory (``host_to_device_mb_per_s``), in bytes per
+    second (10 GB/s where not given)."""
+    return float(measured.get("host_to_device_mb_per_s", DEFAULT_HOST_TO_DEVICE_BYTES_PER_S / 1e6)) * 1e6
 
 
 def peak_batch_bytes(architecture: Architecture, longest_seconds: float, device: str,
@@ -211,7 +231,7 @@ def assumptions(measurements: dict) -> list[str]:
     return found
 
 
-__all__ = ["DEFAULT_DISK_BYTES_PER_S", "FRAME_PROBES", "MEASUREMENTS_FILE", "acoustic_seconds", "assumptions",
+__all__ = ["DEFAULT_DISK_BYTES_PER_S", "DEFAULT_HOST_TO_DEVICE_BYTES_PER_S", "FRAME_PROBES", "MEASUREMENTS_FILE", "acoustic_seconds", "assumptions",
            "compute_bytes", "device_kind", "device_sources", "disk_bytes_per_s", "extraction_seconds",
-           "frame_budget", "frame_probe_rate", "frames_write_seconds", "load_measurements", "measurement_source",
+           "frame_budget", "frame_probe_rate", "frames_write_seconds", "host_frame_budget", "host_to_device_bytes_per_s", "load_measurements", "measurement_source",
            "model_load_seconds", "peak_batch_bytes", "pooled_probe_seconds", "pooled_ratio"]
