@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from serlib.common.environ import environment_variables
 from serlib.common.errors import SerlibError
 
 NATIVE = "native"
@@ -58,12 +59,8 @@ def pinned_kernels(setting: str) -> Iterator[dict[str, str | None]]:
     processes it starts); restore the previous environment after. Yields the variables in
     effect."""
     added = {name: value for name, value in kernel_variables(setting).items() if name not in os.environ}
-    os.environ.update(added)
-    try:
+    with environment_variables(added):
         yield variables_in_effect()
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
 
 
 __all__ = ["NATIVE", "PINNED", "SETTINGS", "VARIABLES", "check_setting", "kernel_variables", "pinned_kernels",

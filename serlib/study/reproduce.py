@@ -27,12 +27,13 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from serlib.common.environ import environment_variables
 from serlib.common.errors import SerlibError
 from serlib.report.reproduction import Reproduction, compare_results, environment_lines, table_paths
 from serlib.study.config import (FEATURE_DIR_VARIABLE, RESULTS_DIR_VARIABLE, WORK_DIR_VARIABLE, StudyConfig,
@@ -143,22 +144,11 @@ def rewritten_tables(results_dir: Path, before: dict[str, tuple[int, int, int]],
     return written
 
 
-@contextmanager
-def redirected(results: Path, work: Path, features: Path) -> Iterator[None]:
+def redirected(results: Path, work: Path, features: Path) -> AbstractContextManager[None]:
     """Set SERLIB_RESULTS_DIR / SERLIB_WORK_DIR / SERLIB_FEATURE_DIR for the block (and the
     notebook kernels it starts); restore the previous values after."""
-    values = {RESULTS_DIR_VARIABLE: str(results), WORK_DIR_VARIABLE: str(work),
-              FEATURE_DIR_VARIABLE: str(features)}
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return environment_variables({RESULTS_DIR_VARIABLE: str(results), WORK_DIR_VARIABLE: str(work),
+                                  FEATURE_DIR_VARIABLE: str(features)})
 
 
 def notebook_profile(profile: str | os.PathLike) -> str:
