@@ -253,7 +253,7 @@ def remove_stale_spills(folder: Path) -> list[Path]:
 
 
 __all__ = ["FRAME_MEMORY_SHARE", "FrameBank", "FrameCollector", "FrameMemoryPlan", "default_frame_budget",
-           "planned_frames", "plan_frame_memory",
+           "frame_memory_bytes", "planned_frames", "plan_frame_memory",
            "remove_stale_spills"]
 
 
@@ -287,6 +287,12 @@ class FrameMemoryPlan:
     host_bytes: int = 0
 
 
+def frame_memory_bytes(frames: float, utterances: int, hidden_states: int, width: int) -> float:
+    """Bytes a bank of ``hidden_states`` x ``width`` holds for ``frames`` frames of ``utterances``
+    utterances: the float16 frames and the per-utterance moments the grid keeps beside them."""
+    return hidden_states * (frames * width * FRAME_BYTES + utterances * width * MOMENT_BYTES)
+
+
 def plan_frame_memory(frames: int, utterances: int, hidden_states: int, width: int, budget_bytes: float,
                       needs_all_layers: bool, frames_on_disk: bool = False, rerun_seconds: float = 0.0,
                       disk_bytes_per_s: float = 200e6, disk_free_bytes: float = float("inf"),
@@ -301,7 +307,7 @@ def plan_frame_memory(frames: int, utterances: int, hidden_states: int, width: i
     are computed by rerunning the model (``rerun_seconds`` per run) or read from one spill file
     (written and read back at ``disk_bytes_per_s``), whichever is cheaper and fits the free disk.
     """
-    per_state = frames * width * FRAME_BYTES + utterances * width * MOMENT_BYTES
+    per_state = frame_memory_bytes(frames, utterances, 1, width)
     bank = frames * width * FRAME_BYTES * hidden_states
     states = tuple(range(hidden_states))
     if per_state * hidden_states <= budget_bytes:

@@ -152,11 +152,11 @@ def collect_frames(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus
 
     manifest = corpus.manifest()
     folder = feature_folder(config, model, corpus.corpus_id)
-    counts = folder / "utterances.csv"
+    counts, architecture = folder / "utterances.csv", architecture_of(model.source)
     if counts.is_file():  # exact, from the finished pooled store (a spill needs them)
         expected = int(pd.read_csv(counts)["num_frames"].sum())
-    elif spill_dir is None and architecture_of(model.source) is not None:
-        expected = planned_frames(manifest["duration_s"], architecture_of(model.source).frame_rate)
+    elif spill_dir is None and architecture is not None:
+        expected = planned_frames(manifest["duration_s"], architecture.frame_rate)
     else:
         expected = None
     collector = FrameCollector(len(manifest), layers, hold_on or device, spill_dir, expected)
@@ -329,7 +329,7 @@ def wants_frames_in_memory(config: StudyConfig, model: ModelSpec, corpus: Prepar
     frames are not kept on disk, and the planned frames (from the manifest's durations) fit the
     memory budget twice over (they are collected, then laid out as the bank)."""
     from serlib.features.cost import architecture_of
-    from serlib.features.frames import FRAME_BYTES, MOMENT_BYTES, planned_frames
+    from serlib.features.frames import frame_memory_bytes, planned_frames
     from serlib.features.store import read_complete_index
 
     architecture = architecture_of(model.source)
@@ -341,7 +341,7 @@ def wants_frames_in_memory(config: StudyConfig, model: ModelSpec, corpus: Prepar
         return False
     manifest = corpus.manifest()
     frames = planned_frames(manifest["duration_s"], architecture.frame_rate)
-    needed = architecture.hidden_states * architecture.width * (frames * FRAME_BYTES + len(manifest) * MOMENT_BYTES)
+    needed = frame_memory_bytes(frames, len(manifest), architecture.hidden_states, architecture.width)
     return needed <= memory_budget(config, training_device(config))
 
 

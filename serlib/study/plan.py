@@ -68,10 +68,10 @@ from serlib.probing.kinds import get_probe_kind
 from serlib.study.capacity import variant_probes
 from serlib.study.config import ModelSpec, StudyConfig
 from serlib.study.probe_cache import probe_label, probe_settings, probes_run_under
-from serlib.study.plan_rates import (FRAME_PROBES, acoustic_seconds, assumptions, compute_bytes, device_kind, device_sources,
-                                     disk_bytes_per_s, extraction_seconds, frame_budget, frame_probe_rate,
-                                     host_frame_budget, host_to_device_bytes_per_s,
-                                     frames_write_seconds, load_measurements, model_load_seconds,
+from serlib.study.plan_rates import (FRAME_PROBES, acoustic_seconds, assumptions, compute_bytes, device_kind,
+                                     device_sources, disk_bytes_per_s, extraction_seconds, frame_budget,
+                                     frame_probe_rate, frames_write_seconds, host_frame_budget,
+                                     host_to_device_bytes_per_s, load_measurements, model_load_seconds,
                                      peak_batch_bytes, pooled_probe_seconds, pooled_ratio)
 from serlib.study.plan_sizes import CorpusSize, corpus_size, protocol_folds
 from serlib.study.stores import feature_folder
@@ -147,8 +147,9 @@ def _frame_holding(config: StudyConfig, frames: float, size: CorpusSize, states:
                    run_seconds: float, streamed_passes: float) -> dict:
     """How a model x corpus's frames are held on ``device`` and what holding them costs.
 
-    ``streamed_passes``: how often the all-layer probes read every frame (epochs x seeds x folds):
-    from a spill file each pass reads the disk, from the host's memory each crosses to the GPU."""
+    ``streamed_passes``: how often the all-layer probes read every frame (epochs x seeds x folds;
+    0 without them): from a spill file each pass reads the disk, from the host's memory each
+    crosses to the GPU."""
     budget, _ = frame_budget(config, device, measured)
     rate = disk_bytes_per_s(measured)
     bank = frames * width * 2 * states
@@ -170,9 +171,9 @@ def _frame_holding(config: StudyConfig, frames: float, size: CorpusSize, states:
         runs, disk = (0, bank) if keep_frames else (1, 0.0)
     else:  # one model run fills the spill file; read back once for the groups, and by every pass
         # of a mixing probe (a spill is larger than memory: its pages come from the disk each time)
-        runs, disk = 1, (2 + (streamed_passes if needs_all_layers else 0)) * plan.spill_bytes
+        runs, disk = 1, (2 + streamed_passes) * plan.spill_bytes
     # frames in the host's memory cross to the GPU: each group once, every pass of a mixing probe
-    streamed = bank * (1 + (streamed_passes if needs_all_layers else 0)) if plan.mode == "host" else 0.0
+    streamed = bank * (1 + streamed_passes) if plan.mode == "host" else 0.0
     return {"mode": plan.mode, "groups": groups, "memory": plan.peak_memory_bytes, "spill": plan.spill_bytes,
             "runs": runs, "disk_s": disk / rate, "stream_s": streamed / host_to_device_bytes_per_s(measured),
             "host": plan.host_bytes, "why": plan.reason, "in_extraction": handed}
@@ -181,8 +182,12 @@ def _frame_holding(config: StudyConfig, frames: float, size: CorpusSize, states:
 def _mixing_passes(config: StudyConfig, runs: list[tuple[str, str]], protocols: dict) -> float:
     """Passes over every frame of the probes that mix all hidden states: each (fold, seed) run
     reads its training, dev and test utterances once an epoch."""
-    return float(sum(probe_settings(config, probe)["seeds"] * probe_settings(config, probe)["epochs"]
-                     * len(protocols[protocol][0]) for probe, protocol in runs if probe == "aggregate"))
+    passes = 0
+    for probe, protocol in runs:
+        if probe == "aggregate":
+            settings = probe_settings(config, probe)
+            passes += settings["seeds"] * settings["epochs"] * len(protocols[protocol][0])
+    return float(passes)
 
 
 def _frame_probe_macs(config: StudyConfig, runs: list[tuple[str, str]], states: int, width: int,
