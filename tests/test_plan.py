@@ -387,9 +387,14 @@ def test_on_an_80_gb_gpu_every_paper_bank_is_held_in_memory_beside_the_model(cap
     assert cpu["frames_held"]["spill"] == 24 and cpu["largest_spill_bytes"] == pytest.approx(63.7e9, rel=1e-3)
 
 
+def _small_gpu_profile(paper):
+    """The paper profile with a 20 GB frame budget (a 24 GB GPU)."""
+    return dataclasses.replace(paper, extraction={**paper.extraction, "frame_memory_gb": 20})
+
+
 def _small_gpu_plan(paper) -> dict:
-    """The paper profile's plan on the H100 with a 20 GB frame budget (a 24 GB GPU)."""
-    small = dataclasses.replace(paper, extraction={**paper.extraction, "frame_memory_gb": 20})
+    """The H100 entry of :func:`_small_gpu_profile`'s plan."""
+    small = _small_gpu_profile(paper)
     return plan_summary(small, plan_study(small))["devices"]["cuda"]
 
 
@@ -397,12 +402,12 @@ def test_on_a_smaller_gpu_the_frames_beyond_its_budget_stream_from_the_host_not_
     """With a 20 GB frame budget the large banks go to the host's memory (none spilled); each
     pass of the aggregation over a bank crosses to the GPU: 450 passes (30 epochs x 15 folds x 1
     seed, IEMOCAP) of a 63.7 GB bank at 10 GB/s, about 48 min."""
-    paper = load_config("paper")
-    cuda = _small_gpu_plan(paper)
+    small = _small_gpu_profile(load_config("paper"))
+    plan = plan_study(small)
+    cuda = plan_summary(small, plan)["devices"]["cuda"]
     assert cuda["frames_held"]["spill"] == 0 and cuda["frames_held"]["host"] > 0
     assert cuda["largest_spill_bytes"] == 0
-    small = dataclasses.replace(paper, extraction={**paper.extraction, "frame_memory_gb": 20})
-    row = plan_study(small).query("model == 'xlsr-53' and corpus == 'iemocap'").iloc[0]
+    row = plan.query("model == 'xlsr-53' and corpus == 'iemocap'").iloc[0]
     assert row["frames_held_cuda"] == "host" and row["frame_host_cuda_bytes"] > row["bank_bytes"]
     streamed = row["bank_bytes"] * (1 + 450) / 10e9
     assert row["frame_holding_cuda_s"] == pytest.approx(streamed + row["extract_cuda_s"], rel=0.01)
