@@ -51,6 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--probes", nargs="+", default=[name for name in PROBE_KINDS])
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per fold (trained together where the probe allows)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     seconds = {}
@@ -59,11 +60,11 @@ def main() -> None:
                                     any(PROBE_KINDS[name].input == "frames" for name in args.probes))
         for probe in args.probes:
             start = time.perf_counter()
-            train_probe(folder, split, probe=probe, seeds=1, epochs=args.epochs, device="cpu", standardize=True)
+            train_probe(folder, split, probe=probe, seeds=args.seeds, epochs=args.epochs, device="cpu", standardize=True)
             seconds[probe] = round(time.perf_counter() - start, 2)
             print(f"{probe:26s} {seconds[probe]:8.2f} s")
     print(json.dumps({"utterances": UTTERANCES, "hidden_states": STATES, "width": WIDTH, "frames": FRAMES,
-                      "folds": SPEAKERS, "seeds": 1, "epochs": args.epochs, "seconds": seconds}, indent=2))
+                      "folds": SPEAKERS, "seeds": args.seeds, "epochs": args.epochs, "seconds": seconds}, indent=2))
 
 
 if __name__ == "__main__":

@@ -127,6 +127,19 @@ def test_hierconv_convolves_along_the_layer_axis_with_kernel_5_stride_3_padding_
         assert moved.nonzero().flatten().tolist() == positions, hidden_state
 
 
+@pytest.mark.parametrize("hidden_states", [7, 13])
+def test_hierconv_interface_is_torchs_conv1d_per_group(hidden_states):
+    """The interface's batched products over the groups are the convolutions of nn.functional.conv1d
+    (kernel 5, stride 3, zero padding 2, ReLU), group by group, at one and two convolutions deep."""
+    module = AggregateHierConvProbe(hidden_states, DIM, CLASSES, SEEDS)
+    vectors = torch.randn(BATCH, hidden_states, DIM, generator=torch.Generator().manual_seed(2))
+    for group in range(len(SEEDS)):
+        signal = vectors.transpose(1, 2)  # [N, D, S]
+        for weight, bias in zip(module.conv_weights, module.conv_biases):
+            signal = torch.relu(torch.nn.functional.conv1d(signal, weight[group], bias[group], stride=3, padding=2))
+        torch.testing.assert_close(module.interface(vectors)[group], signal.reshape(BATCH, -1), rtol=1e-5, atol=1e-6)
+
+
 def test_hierconv_frames_ignore_padding_and_the_mlp_head_refuses_frames():
     module = AggregateHierConvDenseProbe(HIDDEN_STATES, DIM, CLASSES, [2])
     real = torch.randn(1, 3, HIDDEN_STATES, DIM)

@@ -12,7 +12,8 @@ from serlib.report import analysis
 from serlib.probing.metrics import accuracy
 from serlib.probing.kinds import get_probe_kind
 from serlib.probing.histories import best_dev_epochs
-from serlib.probing.train import (ProbeInputs, TrainingConfig, _fit_autograd, _fit_pooled_fused, fit_seeds, train_probe,
+from serlib.probing.pooled_grid import PooledRun, fit_pooled_grid
+from serlib.probing.train import (ProbeInputs, TrainingConfig, _fit_autograd, fit_seeds, train_probe,
                                   fit_groups, join_split, load_feature_folder, run_probe)
 
 HIDDEN_STATES, DIM, CLASSES, UTTERANCES = 4, 16, 3, 60
@@ -50,33 +51,30 @@ def store(tmp_path_factory):
     return write_feature_folder(tmp_path_factory.mktemp("features") / "fakemodel" / "fakecorpus")
 
 
-def _train_alone_and_together(store, probe, fit_together, layer=2, seed=3, epochs=4):
+def _train_alone_and_together(store, probe, layer=2, seed=3, epochs=4):
+    """The pooled grid's groups of every layer against autograd training of one layer alone."""
     folder_path, split_csv = store
     folder = load_feature_folder(folder_path)
     split = join_split(folder, split_csv)
     kind = get_probe_kind(probe)
     inputs = ProbeInputs(folder, kind, torch.device("cpu"))
     config = TrainingConfig(epochs=epochs)
-    layers = list(range(HIDDEN_STATES))
-    together = kind.build(HIDDEN_STATES, DIM, CLASSES, layers, seed)
-    together_history = fit_together(together, inputs, split, layers, seed, config)
+    together_history = fit_pooled_grid(kind, folder.pooled, [PooledRun(0, seed, split)],
+                                       list(range(HIDDEN_STATES)), config)[0]
     alone = kind.build(HIDDEN_STATES, DIM, CLASSES, [layer], seed)
     alone_history = _fit_autograd(alone, inputs, split, [layer], seed, config)
-    for name, parameter in alone.named_parameters():
-        torch.testing.assert_close(dict(together.named_parameters())[name][layer], parameter[0],
-                                   rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(torch.from_numpy(together_history.test_logits[:, layer]),
+                               torch.from_numpy(alone_history.test_logits[:, 0]), rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(together_history.test_predictions[:, layer],
                                   alone_history.test_predictions[:, 0])
 
 
 def test_fast_batched_paper_probe_equals_autograd_training_of_one_layer_alone(store):
-    _train_alone_and_together(store, "linear", lambda module, inputs, split, layers, seed, config:
-                              _fit_pooled_fused(module, inputs, split, layers, [seed], config)[0])
+    _train_alone_and_together(store, "linear")
 
 
 def test_fast_batched_softmax_regression_equals_autograd_training_of_one_layer_alone(store):
-    _train_alone_and_together(store, "softmax", lambda module, inputs, split, layers, seed, config:
-                              _fit_pooled_fused(module, inputs, split, layers, [seed], config)[0], layer=3)
+    _train_alone_and_together(store, "softmax", layer=3)
 
 
 def test_seeds_trained_in_one_pass_equal_seeds_trained_one_by_one(store):
@@ -95,7 +93,7 @@ def test_seeds_trained_in_one_pass_equal_seeds_trained_one_by_one(store):
 
 
 def test_batched_autograd_dense_head_equals_one_layer_alone(store):
-    _train_alone_and_together(store, "dense-pooled", _fit_autograd, layer=1, seed=0)
+    _train_alone_and_together(store, "dense-pooled", layer=1, seed=0)
 
 
 def test_training_in_chunks_of_layers_changes_nothing(store):

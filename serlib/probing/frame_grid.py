@@ -52,7 +52,7 @@ from serlib.features.frames import FrameBank
 from serlib.probing.histories import RunHistory
 from serlib.probing.inputs import LabelledSplit
 from serlib.probing.kinds import ProbeKind
-from serlib.probing.probes import AggregateDenseProbe, DenseHead, group_init_seed
+from serlib.probing.probes import AggregateDenseProbe, DenseHead, epoch_batches, group_init_seed
 
 #: The frame-level kinds this grid trains, and whether they read one hidden state per group.
 FRAME_GRID_KINDS = {"dense": "per_layer", "aggregate": "all_layers"}
@@ -263,8 +263,7 @@ class _Run:
     weights: list[np.ndarray] = field(default_factory=list)
 
     def new_epoch(self, batch_size: int) -> None:
-        order = torch.randperm(len(self.fold.split.rows["train"]), generator=self.generator)
-        self.batches = list(torch.split(order, batch_size))
+        self.batches = epoch_batches(len(self.fold.split.rows["train"]), batch_size, self.generator)
 
 
 def _build_run(kind: ProbeKind, bank: FrameBank, fold: FrameFold, seed: int, groups: list[int],

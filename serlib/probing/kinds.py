@@ -44,13 +44,21 @@ class ProbeKind:
     def build(self, num_hidden_states: int, input_dim: int, num_classes: int,
               group_ids: Sequence[int], seed: int):
         """The module for ``group_ids`` of training run ``seed``, each group seeded on its own."""
+        return self.build_runs(num_hidden_states, input_dim, num_classes, group_ids, [seed])
+
+    def build_runs(self, num_hidden_states: int, input_dim: int, num_classes: int,
+                   group_ids: Sequence[int], seeds: Sequence[int]):
+        """One module for the groups ``group_ids`` of several training runs, run-major: run r
+        (seeded ``seeds[r]``) owns groups ``r * len(group_ids) ..``, initialised as the module
+        :meth:`build` makes for that run alone."""
         from serlib.probing.probes import group_init_seed
 
-        group_seeds = [group_init_seed(seed, group_id) for group_id in group_ids]
+        group_seeds = [group_init_seed(seed, group_id) for seed in seeds for group_id in group_ids]
         if self.scope == "per_layer":
             return self.module_class(input_dim, num_classes, group_seeds)
         if self.scope == "cumulative":
-            return self.module_class(num_hidden_states, input_dim, num_classes, group_seeds, group_ids)
+            return self.module_class(num_hidden_states, input_dim, num_classes, group_seeds,
+                                     list(group_ids) * len(seeds))
         return self.module_class(num_hidden_states, input_dim, num_classes, group_seeds)
 
 

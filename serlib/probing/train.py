@@ -12,16 +12,17 @@ generator seeded with ``seed`` and shared by all probes, and probe ``g`` is init
 ``group_init_seed(seed, g)``. Training one hidden state alone with the same seed therefore
 gives the same probe (to float rounding) as training it among all the others.
 
-The paper's "linear" probe and softmax regression on pooled features have a hand-written
-forward/backward over all layers and seeds with a fused Adam step (:func:`_fit_pooled_fused`),
-since their cost is nothing but a few batched matrix products; every other probe is trained
-with autograd (:func:`_fit_autograd`).
+Probes on pooled features train every hidden state x seed x fold whose steps line up in one
+batched pass (:mod:`serlib.probing.pooled_grid`); frame-level probes train in the fused frame
+grid (:mod:`serlib.probing.frame_grid`). :func:`_fit_autograd` is the one-run-at-a-time
+autograd loop, kept as the reference the fused paths are tested against (and for modules no
+kind names yet).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +35,14 @@ from serlib.common.errors import SerlibError
 from serlib.probing.histories import (FoldRuns, ProbeRun, RunHistory, feature_statistics, join_group_histories,
                                       probe_run_tables, streaming_statistics)
 from serlib.probing.kinds import ProbeKind, get_probe_kind
-from serlib.probing.probes import PaperMLPProbe, SoftmaxLinearProbe, group_init_seed
+from serlib.probing.pooled_grid import PooledRun, adam, fit_pooled_grid
+from serlib.probing.probes import epoch_batches
 from serlib.probing.inputs import (FeatureFolder, LabelledSplit,  # noqa: F401 (re-exported)
                                    TestCopies, describe_run, evaluated_parts, join_split, load_feature_folder,
                                    read_split_table, subsample_train)
 
 #: Part of every probe cache key: bump it when a change to training changes results.
-TRAINING_CODE_VERSION = 4
+TRAINING_CODE_VERSION = 5
 
 # --------------------------------------------------------------------------- probe inputs
 
@@ -121,35 +123,11 @@ class TrainingConfig:
     standardize: bool = False
 
 
-@dataclass
-class _Batches:
-    """The shuffled mini-batches of one training run: one generator per seed, shared by all groups."""
-
-    num_train: int
-    batch_size: int
-    seed: int
-    generator: torch.Generator = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.generator = torch.Generator().manual_seed(int(self.seed))
-
-    def epoch(self) -> list[torch.Tensor]:
-        order = torch.randperm(self.num_train, generator=self.generator)
-        return list(torch.split(order, self.batch_size))
-
-
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; other names are passed to torch."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def _adam(parameters: list[nn.Parameter], learning_rate: float, device: torch.device,
-          fused: bool) -> torch.optim.Adam:
-    if fused and device.type in ("cpu", "cuda"):
-        return torch.optim.Adam(parameters, lr=learning_rate, fused=True)
-    return torch.optim.Adam(parameters, lr=learning_rate)
 
 
 def _fit_autograd(module: nn.Module, inputs: ProbeInputs, split: LabelledSplit,
@@ -158,14 +136,14 @@ def _fit_autograd(module: nn.Module, inputs: ProbeInputs, split: LabelledSplit,
     cross-entropy, so every group receives exactly the gradient it would receive alone."""
     device = inputs.device
     module.to(device)
-    optimiser = _adam(list(module.parameters()), config.learning_rate, device, fused=True)
+    optimiser = adam(list(module.parameters()), config.learning_rate, device)
     train_rows, train_labels = split.rows["train"], torch.as_tensor(split.labels["train"])
-    batches = _Batches(len(train_rows), config.batch_size, seed)
+    generator = torch.Generator().manual_seed(int(seed))
     parts = evaluated_parts(split)
     history: dict[str, list] = {**{part: [] for part in parts}, "weights": []}
     for _ in range(config.epochs):
         module.train()
-        for batch_positions in batches.epoch():
+        for batch_positions in epoch_batches(len(train_rows), config.batch_size, generator):
             features, mask = inputs.batch(train_rows[batch_positions.numpy()], group_ids)
             logits = module(features, mask)  # [G, B, C]
             targets = train_labels[batch_positions].to(device).repeat(logits.shape[0])
@@ -196,107 +174,6 @@ def _predict(module: nn.Module, inputs: ProbeInputs, rows: np.ndarray, group_ids
     return torch.cat(logits, dim=1).numpy()
 
 
-def _mlp_step(module: PaperMLPProbe, batch: torch.Tensor, onehot: torch.Tensor, batch_size: int) -> None:
-    """Gradients of the paper's MLP for one batch: ``z = x w1 + b1``, ``a = relu(z)``,
-    ``logits = a w2 + b2``; ``dlogits = (softmax - onehot) / B``, ``dw2 = a^T dlogits``,
-    ``dz = (dlogits w2^T) * [z > 0]``, ``dw1 = x^T dz``."""
-    pre_activation = torch.baddbmm(module.b1, batch, module.w1)
-    activation = torch.relu(pre_activation)
-    logits = torch.baddbmm(module.b2, activation, module.w2)
-    logit_grad = torch.softmax(logits, dim=-1).sub_(onehot)
-    logit_grad.div_(batch_size)
-    torch.bmm(activation.transpose(1, 2), logit_grad, out=module.w2.grad)
-    torch.sum(logit_grad, dim=1, keepdim=True, out=module.b2.grad)
-    hidden_grad = torch.bmm(logit_grad, module.w2.transpose(1, 2))
-    hidden_grad.mul_(pre_activation > 0)
-    torch.bmm(batch.transpose(1, 2), hidden_grad, out=module.w1.grad)
-    torch.sum(hidden_grad, dim=1, keepdim=True, out=module.b1.grad)
-
-
-def _softmax_step(module: SoftmaxLinearProbe, batch: torch.Tensor, onehot: torch.Tensor, batch_size: int) -> None:
-    """Gradients of softmax regression for one batch: ``dlogits = (softmax(x w + b) - onehot) / B``,
-    ``dw = x^T dlogits``, ``db = sum dlogits``."""
-    logit_grad = torch.softmax(torch.baddbmm(module.bias, batch, module.weight), dim=-1).sub_(onehot)
-    logit_grad.div_(batch_size)
-    torch.bmm(batch.transpose(1, 2), logit_grad, out=module.weight.grad)
-    torch.sum(logit_grad, dim=1, keepdim=True, out=module.bias.grad)
-
-
-def _group_logits(module: nn.Module, groups: slice, features: torch.Tensor) -> torch.Tensor:
-    """Logits of the groups ``groups`` of a fused pooled probe on ``[G, N, D]`` features."""
-    if isinstance(module, PaperMLPProbe):
-        hidden = torch.relu(torch.baddbmm(module.b1[groups], features, module.w1[groups]))
-        return torch.baddbmm(module.b2[groups], hidden, module.w2[groups])
-    return torch.baddbmm(module.bias[groups], features, module.weight[groups])
-
-
-#: Pooled probes trained without autograd: their parameters, in order, and one step's gradients.
-FUSED_POOLED_PROBES = {"PaperMLPProbe": (("w1", "b1", "w2", "b2"), _mlp_step),
-                       "SoftmaxLinearProbe": (("weight", "bias"), _softmax_step)}
-
-
-def _fit_pooled_fused(module: nn.Module, inputs: ProbeInputs, split: LabelledSplit,
-                      group_ids: Sequence[int], seeds: Sequence[int], config: TrainingConfig) -> list[RunHistory]:
-    """The paper's MLP probe or softmax regression on pooled features, for all groups of all
-    ``seeds`` at once, without autograd; one :class:`RunHistory` per seed.
-
-    ``module`` holds ``len(seeds) x len(group_ids)`` groups, seed-major. Every seed draws its own
-    mini-batches (its own shuffling generator), so seed s trains exactly as it would alone; one
-    step gathers every seed's batch and runs all groups in the same batched products, with the
-    hand-written gradients of :data:`FUSED_POOLED_PROBES`, then one fused Adam step over all
-    groups (Adam is elementwise, so fusing groups changes nothing).
-    """
-    device = inputs.device
-    module.to(device)
-    names, step_gradients = FUSED_POOLED_PROBES[type(module).__name__]
-    parameters = [getattr(module, name) for name in names]
-    for parameter in parameters:
-        parameter.grad = torch.zeros_like(parameter)
-    optimiser = _adam(parameters, config.learning_rate, device, fused=True)
-    layers = list(group_ids)
-    num_seeds, num_layers = len(seeds), len(layers)
-    pooled = inputs.pooled
-    train_features = pooled[torch.as_tensor(split.rows["train"])][:, layers].contiguous().to(device)
-    parts = evaluated_parts(split)
-    eval_rows = np.concatenate([split.rows[part] for part in parts])
-    eval_features = pooled[torch.as_tensor(eval_rows)][:, layers].transpose(0, 1).contiguous().to(device)
-    num_classes = len(split.class_names)
-    train_onehot = F.one_hot(torch.as_tensor(split.labels["train"]), num_classes).float().to(device)
-    seed_batches = [_Batches(len(train_features), config.batch_size, seed) for seed in seeds]
-    bounds = np.cumsum([0] + [len(split.rows[part]) for part in parts])
-    eval_history = []
-    with torch.no_grad():
-        for _ in range(config.epochs):
-            epochs = [batches.epoch() for batches in seed_batches]
-            for step in range(len(epochs[0])):
-                positions = torch.stack([epoch[step] for epoch in epochs]).to(device)  # [S, B]
-                batch_size = positions.shape[1]
-                gathered = train_features[positions.reshape(-1)]  # [S*B, L, D]
-                if num_seeds == 1:
-                    batch = gathered.transpose(0, 1)  # [L, B, D], a view
-                else:
-                    batch = (gathered.view(num_seeds, batch_size, num_layers, -1).transpose(1, 2)
-                             .reshape(num_seeds * num_layers, batch_size, -1))
-                onehot = (train_onehot[positions][:, None].expand(-1, num_layers, -1, -1)
-                          .reshape(num_seeds * num_layers, batch_size, num_classes))
-                step_gradients(module, batch, onehot, batch_size)
-                optimiser.step()
-            eval_history.append(torch.cat([
-                _group_logits(module, slice(s * num_layers, (s + 1) * num_layers), eval_features).cpu()
-                for s in range(num_seeds)]))
-    logits = torch.stack(eval_history).numpy()  # [E, S*L, N_eval, C]
-    histories = []
-    for s in range(num_seeds):
-        by_part = {part: logits[:, s * num_layers:(s + 1) * num_layers, bounds[index]:bounds[index + 1]]
-                   for index, part in enumerate(parts)}
-        histories.append(RunHistory(by_part.pop("dev"), by_part.pop("test"), None, by_part))
-    return histories
-
-
-def _uses_fused_path(kind: ProbeKind) -> bool:
-    return kind.module_name in FUSED_POOLED_PROBES and kind.input == "pooled"
-
-
 def fit_groups(kind: ProbeKind, folder: FeatureFolder, split: LabelledSplit, group_ids: Sequence[int],
                seed: int, config: TrainingConfig, inputs: ProbeInputs | None = None) -> RunHistory:
     """Train the probes ``group_ids`` of ``kind`` in run ``seed``, ``groups_per_pass`` at a time.
@@ -309,14 +186,14 @@ def fit_groups(kind: ProbeKind, folder: FeatureFolder, split: LabelledSplit, gro
 
 def fit_seeds(kind: ProbeKind, folder: FeatureFolder, split: LabelledSplit, group_ids: Sequence[int],
               seeds: Sequence[int], config: TrainingConfig, inputs: ProbeInputs | None = None) -> list[RunHistory]:
-    """:func:`fit_groups` for every seed of ``seeds``. The paper's MLP and softmax regression on
-    pooled features train all seeds and groups in one batched pass (unless ``groups_per_pass``
-    limits it); other probes train seed by seed. Either way seed s gives what it gives alone."""
+    """:func:`fit_groups` for every seed of ``seeds``, on ``inputs``' features (default: the
+    folder's, as they are). Probes on pooled features train all seeds and groups in one batched
+    pass (:func:`serlib.probing.pooled_grid.fit_pooled_grid`); frame-level ones seed by seed with
+    autograd. Either way seed s gives what it gives alone."""
     inputs = inputs or ProbeInputs(folder, kind, resolve_device(config.device))
-    if _uses_fused_path(kind) and config.groups_per_pass is None:
-        module = kind.module_class(folder.input_dim(kind), len(split.class_names),
-                                   [group_init_seed(seed, group) for seed in seeds for group in group_ids])
-        return _fit_pooled_fused(module, inputs, split, group_ids, seeds, config)
+    if kind.input == "pooled":
+        return fit_pooled_grid(kind, inputs.pooled, [PooledRun(0, seed, split) for seed in seeds], group_ids,
+                               replace(config, device=str(inputs.device)))
     chunk = config.groups_per_pass or len(group_ids)
     runs = []
     for seed in seeds:
@@ -325,10 +202,7 @@ def fit_seeds(kind: ProbeKind, folder: FeatureFolder, split: LabelledSplit, grou
             chunk_ids = list(group_ids)[start:start + chunk]
             module = kind.build(folder.num_hidden_states, folder.input_dim(kind), len(split.class_names),
                                 chunk_ids, seed)
-            if _uses_fused_path(kind):
-                histories.append(_fit_pooled_fused(module, inputs, split, chunk_ids, [seed], config)[0])
-            else:
-                histories.append(_fit_autograd(module, inputs, split, chunk_ids, seed, config))
+            histories.append(_fit_autograd(module, inputs, split, chunk_ids, seed, config))
         runs.append(join_group_histories(histories))
     return runs
 
@@ -370,6 +244,23 @@ def _frame_fold_runs(kind: ProbeKind, folder: FeatureFolder, splits: list[tuple[
         bank.drop()
     return [FoldRuns(fold, split, {seed: join_group_histories([part[(fold, seed)] for part in parts])
                                    for seed in seeds}) for fold, split in splits]
+
+
+def _pooled_fold_runs(kind: ProbeKind, folder: FeatureFolder, splits: list[tuple[int, LabelledSplit]],
+                      seeds: list[int], group_ids: list[int], config: TrainingConfig,
+                      train_fraction: float | None) -> list[FoldRuns]:
+    """A pooled probe on every fold x seed, in the fewest batched passes (:mod:`serlib.probing.pooled_grid`):
+    with ``config.standardize`` each fold's features scaled with its train part's statistics;
+    with ``train_fraction`` each seed on its own subsample of that train part."""
+    pooled = np.asarray(folder.pooled, dtype=np.float32)
+    runs = []
+    for fold, split in splits:
+        statistics = feature_statistics(pooled[split.rows["train"]]) if config.standardize else None
+        runs += [PooledRun(fold, seed, split if train_fraction is None else subsample_train(split, train_fraction, seed),
+                           statistics) for seed in seeds]
+    histories = fit_pooled_grid(kind, pooled, runs, group_ids, config)
+    return [FoldRuns(fold, split, {run.seed: history for run, history in zip(runs, histories) if run.fold == fold})
+            for fold, split in splits]
 
 
 def speaker_standardized(folder: FeatureFolder, split_table: pd.DataFrame) -> FeatureFolder:
@@ -448,16 +339,7 @@ def train_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, p
             raise SerlibError(f"train fractions are run on pooled probes; {probe!r} reads frames")
         folds = _frame_fold_runs(kind, folder, splits, seed_list, config, progress)
     else:
-        folds = []
-        for fold, split in splits:
-            inputs = ProbeInputs(folder, kind, resolve_device(config.device),
-                                 split.rows["train"] if standardize else None)
-            if train_fraction is None:  # every seed on the same train part: one batched pass where possible
-                histories = fit_seeds(kind, folder, split, group_ids, seed_list, config, inputs)
-            else:  # each seed on its own subsample of the train part
-                histories = [fit_groups(kind, folder, subsample_train(split, train_fraction, seed), group_ids,
-                                        seed, config, inputs) for seed in seed_list]
-            folds.append(FoldRuns(fold, split, dict(zip(seed_list, histories))))
+        folds = _pooled_fold_runs(kind, folder, splits, seed_list, group_ids, config, train_fraction)
     run = probe_run_tables(labels, protocol, folds, layer_labels, folder.utterance_ids)
     if kind.trainer == "sklearn":
         run.results["regularisation_C"] = chosen_regularisation(run.results)
