@@ -15,7 +15,8 @@ from serlib.probing.concat import DEFAULT_C_GRID, fit_concat, train_concat_probe
 from serlib.probing.kinds import ProbeKind, get_probe_kind
 from serlib.probing.probes import (AggregateHierConvDenseProbe, AggregateHierConvProbe,
                                    AggregateSoftmaxLinearProbe, AggregateSoftmaxWideProbe,
-                                   WideMLPProbe, group_init_seed, hierconv_depth, hierconv_lengths)
+                                   WideMLPProbe, group_init_seed)
+from serlib.probing.sizes import hierconv_depth, hierconv_lengths
 from serlib.probing.inputs import join_split, load_feature_folder
 from serlib.probing.train import ProbeInputs, TrainingConfig, _fit_autograd, train_probe
 

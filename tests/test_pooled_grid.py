@@ -7,7 +7,7 @@ import torch
 from test_train import write_feature_folder
 
 from serlib.common.errors import SerlibError
-from serlib.probing import pooled_grid
+from serlib.probing import sizes
 from serlib.probing.histories import best_dev_epochs, feature_statistics
 from serlib.probing.inputs import LabelledSplit, load_feature_folder
 from serlib.probing.kinds import PROBE_KINDS, get_probe_kind
@@ -53,8 +53,8 @@ def test_passes_are_cut_to_the_pass_budget(folder, monkeypatch):
     runs = _runs(folder)
     kind = get_probe_kind("linear")
     features = torch.from_numpy(np.asarray(folder.pooled))
-    one_run = pooled_grid.run_bytes(kind, folder.num_hidden_states, folder.dim, 4, 3, 256)
-    monkeypatch.setitem(pooled_grid.PASS_BYTES, "cpu", 3 * one_run)
+    one_run = sizes.run_bytes(kind, folder.num_hidden_states, folder.dim, 4, 3, 256)
+    monkeypatch.setitem(sizes.PASS_BYTES, "cpu", 3 * one_run)
     assert pooled_passes(kind, features, runs, [0, 1, 2, 3], 256) == [[0, 1, 2], [3], [4, 5]]
 
 
@@ -83,6 +83,26 @@ def test_every_fold_and_seed_trained_together_equals_each_trained_alone(folder, 
             np.testing.assert_allclose(history.layer_weights, alone.layer_weights, rtol=1e-4, atol=1e-6)
     assert not np.allclose(fused[0].test_logits, fused[1].test_logits)  # seeds differ
     assert not np.allclose(fused[0].test_logits, fused[2].test_logits)  # folds differ
+
+
+@pytest.mark.parametrize("shape", [(7, 512, 7), (13, 768, 4), (25, 1024, 4)])
+def test_the_planned_parameters_of_a_group_are_those_of_the_module(shape):
+    """serlib plan counts a pass's memory without torch (serlib.probing.sizes): its parameter
+    counts must be those of the modules, for every torch kind."""
+    states, width, classes = shape
+    for kind in PROBE_KINDS.values():
+        if kind.trainer != "torch":
+            continue
+        group = 1 if kind.scope == "cumulative" else 0
+        module = kind.build_runs(states, width, classes, [group], [0])
+        assert sizes.GROUP_PARAMETERS[kind.module_name](states, width, classes) == sum(
+            parameter.numel() for parameter in module.parameters()), kind.name
+
+
+def test_the_plan_chunks_evaluation_as_training_does():
+    from serlib.study.plan_rates import EVAL_BATCH_SIZE
+
+    assert EVAL_BATCH_SIZE == TrainingConfig().eval_batch_size
 
 
 def test_the_grid_refuses_frame_level_and_scikit_learn_probes(folder):

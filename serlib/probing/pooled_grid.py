@@ -20,7 +20,7 @@ Nothing about a run changes by being trained among others:
 Runs train together when their steps line up: the same number of training rows (hence the same
 mini-batch sizes in every epoch) and of rows in every evaluated part. The repeats of a random
 split do; the folds of a speaker-grouped split mostly do not, so there each fold's seeds train
-together. At most :data:`PASS_BYTES` of parameters, gradients, Adam moments and evaluation inputs
+together. At most :data:`~serlib.probing.sizes.PASS_BYTES` of parameters, gradients, Adam moments and evaluation inputs
 go in one pass: constants per kind of device, never the free memory, so that the passes (and the
 float rounding, which for most kinds does not depend on them at all) are the same on any machine
 of a kind. A CPU gets a small budget: its per-step overhead is small, and a large head of several
@@ -47,10 +47,8 @@ from serlib.probing.histories import RunHistory, join_group_histories
 from serlib.probing.inputs import LabelledSplit, evaluated_parts
 from serlib.probing.kinds import ProbeKind
 from serlib.probing.probes import PaperMLPProbe, SoftmaxLinearProbe, epoch_batches
+from serlib.probing.sizes import runs_per_pass
 
-#: Bytes of one pass per kind of device (parameters, their gradients and Adam moments, and one
-#: evaluation chunk of every run's inputs): bounds how many runs train together.
-PASS_BYTES = {"cpu": 64 * 1024 ** 2, "cuda": 2 * 1024 ** 3}
 
 
 @dataclass
@@ -106,27 +104,10 @@ def _signature(split: LabelledSplit) -> tuple:
     return tuple((part, len(split.rows[part])) for part in ["train", *evaluated_parts(split)])
 
 
-def run_bytes(kind: ProbeKind, hidden_states: int, width: int, groups: int, num_classes: int,
-              eval_batch_size: int) -> int:
-    """Bytes one run of ``groups`` groups adds to a pass: 4 copies of its parameters (values,
-    gradients, two Adam moments) and its inputs of one evaluation chunk."""
-    one_group = kind.build_runs(hidden_states, width, num_classes, [1], [0])
-    parameters = sum(parameter.numel() for parameter in one_group.parameters()) * groups
-    states = groups if kind.scope == "per_layer" else hidden_states
-    return 4 * (4 * parameters + eval_batch_size * states * width)
-
-
-def runs_per_pass(kind: ProbeKind, hidden_states: int, width: int, groups: int, num_classes: int,
-                  eval_batch_size: int, device: str) -> int:
-    """How many runs whose steps line up train in one pass on a ``device`` (``cpu``, ``cuda``)."""
-    budget = PASS_BYTES.get(torch.device(device).type, PASS_BYTES["cuda"])
-    return max(1, budget // run_bytes(kind, hidden_states, width, groups, num_classes, eval_batch_size))
-
-
 def pooled_passes(kind: ProbeKind, features: torch.Tensor, runs: Sequence[PooledRun], group_ids: Sequence[int],
                   eval_batch_size: int) -> list[list[int]]:
     """The runs trained together, as lists of indices into ``runs``: those with the same
-    :func:`_signature`, in order of first appearance, at most :data:`PASS_BYTES` per pass."""
+    :func:`_signature`, in order of first appearance, at most ``PASS_BYTES`` per pass."""
     buckets: dict[tuple, list[int]] = {}
     for index, run in enumerate(runs):
         buckets.setdefault(_signature(run.split), []).append(index)
@@ -258,5 +239,4 @@ def _fit_pass(kind: ProbeKind, features: torch.Tensor, runs: Sequence[PooledRun]
     return histories
 
 
-__all__ = ["HAND_WRITTEN", "PASS_BYTES", "PooledRun", "adam", "fit_pooled_grid", "pooled_passes", "run_bytes",
-           "runs_per_pass"]
+__all__ = ["HAND_WRITTEN", "PooledRun", "adam", "fit_pooled_grid", "pooled_passes"]

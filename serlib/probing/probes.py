@@ -45,9 +45,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from serlib.probing.sizes import (DENSE_HIDDEN, HIERCONV_KERNEL, HIERCONV_STRIDE, PAPER_MLP_HIDDEN, WIDE_MLP_HIDDEN,
+                                  hierconv_lengths)
 
-PAPER_MLP_HIDDEN = 128
-DENSE_HIDDEN = 256
+
 
 
 def group_init_seed(seed: int, group_id: int) -> int:
@@ -258,7 +259,6 @@ class CumulativeSoftmaxProbe(nn.Module):
 
 # --------------------------------------------------------------------------- capacity: a wider MLP
 
-WIDE_MLP_HIDDEN = 512
 WIDE_MLP_DROPOUT = 0.2
 #: Stream number of the dropout generators (the initialisation draws from the group's own seed).
 DROPOUT_STREAM = 1
@@ -369,37 +369,6 @@ class AggregateSoftmaxWideProbe(_SoftmaxMixedHead):
 
 
 # --------------------------------------------------------------------------- hierarchical convolution
-
-HIERCONV_KERNEL = 5
-HIERCONV_STRIDE = 3
-
-
-def hierconv_depth(num_hidden_states: int, stride: int = HIERCONV_STRIDE) -> int:
-    """Number of convolutions over the layer axis: ``floor(log_stride(S))``, at least 1.
-
-    The authors' code computes ``floor(log(S) / log(stride))`` in floating point; this is the
-    same number in integer arithmetic (the largest n with ``stride**n <= S``), exact also where
-    S is a power of the stride. 1 for S = 3..8 (Whisper base: S = 7), 2 for S = 9..26 (base
-    and large wav2vec2/HuBERT: S = 13, 25). S = 2 would give 0; we use 1 convolution there.
-    """
-    if num_hidden_states < 1:
-        raise ValueError("hierarchical convolution needs at least one hidden state")
-    depth, reach = 0, stride
-    while reach <= num_hidden_states:
-        depth, reach = depth + 1, reach * stride
-    return max(1, depth)
-
-
-def hierconv_lengths(num_hidden_states: int, kernel_size: int = HIERCONV_KERNEL,
-                     stride: int = HIERCONV_STRIDE) -> list[int]:
-    """Length of the layer axis after each convolution (padding ``kernel_size // 2`` each side):
-    ``L' = floor((L + 2 * (k // 2) - k) / stride) + 1``; e.g. 13 -> [5, 2], 25 -> [9, 3], 7 -> [3]."""
-    lengths, length = [], num_hidden_states
-    for _ in range(hierconv_depth(num_hidden_states, stride)):
-        length = (length + 2 * (kernel_size // 2) - kernel_size) // stride + 1
-        lengths.append(length)
-    return lengths
-
 
 class AggregateHierConvProbe(nn.Module):
     """All-layer aggregation by hierarchical convolution over the layer axis (Shih & Harwath,
