@@ -22,7 +22,8 @@ from serlib.features.models import load_model
 from serlib.study.config import load_config
 from serlib.study.plan import plan_study, plan_summary
 from serlib.study.plan_format import human_bytes, human_seconds
-from serlib.study.plan_rates import load_measurements
+from serlib.study.plan_rates import load_measurements, pooled_device_seconds
+from serlib.study.plan_sizes import FoldSize
 from serlib.study.plan_sizes import CorpusSize, corpus_size, estimated_folds
 
 REPO = Path(__file__).resolve().parents[1]
@@ -193,7 +194,7 @@ def test_the_frame_count_is_the_benchmarks_and_reproduces_its_measured_multiply_
         import frame_probe_speed as bench
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
-    from serlib.probing.probes import DENSE_HIDDEN
+    from serlib.probing.sizes import DENSE_HIDDEN
     from serlib.features import cost
 
     assert cost.DENSE_HIDDEN == DENSE_HIDDEN
@@ -300,6 +301,32 @@ def test_folds_from_a_written_split_file_override_the_estimate(tmp_path):
     frames = 50 * 3.0
     assert after["frame_macs_dense"] == pytest.approx(30 * 2 * frame_probe_macs(
         "dense", 13, 768, 20 * frames, 80 * frames, 20, 80, 3), rel=1e-9)
+
+
+def test_a_gpu_plans_pooled_probes_by_the_steps_of_their_fused_passes():
+    """On a GPU with a measured step, a pooled probe costs its passes' steps (the runs of folds of
+    one size fused, as many as a pass holds) at the step's cost per operator, plus its arithmetic
+    at the ratio of the matmul peaks; the CPU keeps its seconds."""
+    from serlib.probing.kinds import get_probe_kind
+    from serlib.probing.sizes import runs_per_pass
+
+    measurements = {"probes": {"cpu": {"operators_per_step": {"linear": 30.0, "dense-pooled": 60.0}},
+                               "cuda": {"step_seconds": 0.002, "step_probe": "linear",
+                                        "matmul_peak_ratio_to_cpu": 0.01}}}
+    random = [FoldSize(321, 214, 0, 0)] * 5  # the repeats of a 60/20/20 split: one size
+    speakers = [FoldSize(300, 200, 0, 0), FoldSize(280, 220, 0, 0)]
+    arguments = dict(cpu_seconds=100.0, hidden_states=25, width=1024, seeds=5, epochs=30, batch_size=32, classes=7,
+                     measurements=measurements)
+    linear = pooled_device_seconds("linear", folds=random + speakers, device="cuda", **arguments)
+    per_pass = runs_per_pass(get_probe_kind("linear"), 25, 1024, 25, 7, 256, "cuda")
+    steps = -(-25 // per_pass) * 30 * 11 + -(-5 // per_pass) * 30 * (10 + 9)
+    assert linear == pytest.approx(steps * 0.002 + 100.0 * 0.01)
+    alone = pooled_device_seconds("linear", folds=random[:1], device="cuda", **{**arguments, "seeds": 1})
+    assert alone == pytest.approx(30 * 11 * 0.002 + 1.0)  # one run: one pass
+    assert per_pass >= 5 and linear < 25 * alone + 2 * 5 * alone  # fused: fewer steps than run by run
+    dense = pooled_device_seconds("dense-pooled", folds=random[:1], device="cuda", **{**arguments, "seeds": 1})
+    assert dense == pytest.approx(2 * 30 * 11 * 0.002 + 1.0)  # twice the operators per step
+    assert pooled_device_seconds("linear", folds=random, device="cpu", **arguments) == 100.0
 
 
 def test_the_demo_extraction_plan_is_within_2x_of_its_measured_runs(tmp_path, monkeypatch):

@@ -72,7 +72,7 @@ from serlib.study.plan_rates import (FRAME_PROBES, acoustic_seconds, assumptions
                                      device_sources, disk_bytes_per_s, extraction_seconds, frame_budget,
                                      frame_probe_rate, frames_write_seconds, host_frame_budget,
                                      host_to_device_bytes_per_s, load_measurements, model_load_seconds,
-                                     peak_batch_bytes, pooled_probe_seconds, pooled_ratio)
+                                     peak_batch_bytes, pooled_device_seconds, pooled_probe_seconds)
 from serlib.study.plan_sizes import CorpusSize, corpus_size, protocol_folds
 from serlib.study.stores import feature_folder
 
@@ -245,13 +245,18 @@ def plan_study(config: StudyConfig, measurements: dict | None = None) -> pd.Data
             row["frame_probes"] = _describe_runs(config, frame_runs)
             row["bank_bytes"] = int(frames * states * width * 2) if frame_runs else 0
             row.update({f"frame_macs_{probe}": macs.get(probe, 0.0) for probe in FRAME_PROBES})
-            pooled, kinds = {}, {}
+            pooled = {device: {} for device in devices}  # device -> label -> seconds
             for label, probe, protocol, settings in pooled_probe_runs(config, spec, states):
-                kinds[label] = probe
-                pooled[label] = pooled.get(label, 0.0) + pooled_probe_seconds(
-                    probe, states, width, protocols[protocol][0], settings["seeds"], settings["epochs"], reference)
-            row["pooled_probes"] = ", ".join(pooled)
-            row.update({f"{POOLED_PREFIX}{label}_cpu_s": seconds for label, seconds in pooled.items()})
+                folds = protocols[protocol][0]
+                seconds = pooled_probe_seconds(probe, states, width, folds, settings["seeds"], settings["epochs"],
+                                               reference)
+                for device, by_label in pooled.items():
+                    by_label[label] = by_label.get(label, 0.0) + pooled_device_seconds(
+                        probe, seconds, states, width, folds, settings["seeds"], settings["epochs"],
+                        settings["batch_size"], size.classes or DEFAULT_CLASSES, measurements, device)
+            row["pooled_probes"] = ", ".join(pooled["cpu"])
+            row.update({f"{POOLED_PREFIX}{label}_{device}_s": seconds for device, by_label in pooled.items()
+                        for label, seconds in by_label.items()})
             for device, measured in devices.items():
                 if architecture:
                     run_seconds = extraction_seconds(architecture, size.mean_seconds, size.utterances, measured,
@@ -277,8 +282,7 @@ def plan_study(config: StudyConfig, measurements: dict | None = None) -> pd.Data
                                                   if held else 0.0),
                     f"frame_host_{device}_bytes": held["host"] if held else 0,
                     f"frame_probe_{device}_s": float(frame_seconds),
-                    f"pooled_probe_{device}_s": sum(seconds * pooled_ratio(measurements, device, kinds[label])
-                                                    for label, seconds in pooled.items()),
+                    f"pooled_probe_{device}_s": sum(pooled[device].values()),
                     f"spill_{device}_bytes": held["spill"] if held else 0,
                     f"frame_memory_{device}_bytes": held["memory"] if held else 0,
                     f"peak_batch_{device}_bytes": batch,
@@ -354,7 +358,7 @@ def plan_summary(config: StudyConfig, plan: pd.DataFrame, measurements: dict | N
         devices[device] = {
             **parts, "total_s": sum(parts.values()),
             "load_s": load_s, "extraction_runs_s": runs_s, "frame_stage_load_s": stage_load_s,
-            "pooled_probe_s_by_probe": _pooled_by_probe(config, plan, measurements, device),
+            "pooled_probe_s_by_probe": _pooled_by_probe(plan, device),
             "frame_probe_s_by_probe": {
                 probe: float(plan[f"frame_macs_{probe}"].sum()) / frame_probe_rate(measurements, device, probe)
                 for probe in FRAME_PROBES if f"frame_macs_{probe}" in plan and plan[f"frame_macs_{probe}"].sum() > 0},
@@ -394,17 +398,11 @@ def plan_summary(config: StudyConfig, plan: pd.DataFrame, measurements: dict | N
     }
 
 
-def _pooled_by_probe(config: StudyConfig, plan: pd.DataFrame, measurements: dict, device: str) -> dict[str, float]:
+def _pooled_by_probe(plan: pd.DataFrame, device: str) -> dict[str, float]:
     """Seconds of each pooled probe (by its label) on ``device``, summed over the plan's rows."""
-    kinds = {label: probe for spec in config.models
-             for label, probe, _, _ in pooled_probe_runs(config, spec, 2)}
-    seconds = {}
-    for column in plan.columns:
-        if column.startswith(POOLED_PREFIX):
-            label = column[len(POOLED_PREFIX):-len("_cpu_s")]
-            ratio = pooled_ratio(measurements, device, kinds.get(label, "linear"))
-            seconds[label] = float(plan[column].sum()) * ratio
-    return seconds
+    suffix = f"_{device}_s"
+    return {column[len(POOLED_PREFIX):-len(suffix)]: float(plan[column].sum()) for column in plan.columns
+            if column.startswith(POOLED_PREFIX) and column.endswith(suffix)}
 
 
 def _in_extraction_probe_seconds(plan: pd.DataFrame, device: str) -> float:

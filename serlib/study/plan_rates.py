@@ -5,6 +5,7 @@ where each rate comes from, and which are assumed rather than measured."""
 from __future__ import annotations
 
 import json
+import math
 from importlib import resources
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from serlib.features.cost import ACOUSTIC_WIDTHS, WHISPER_WINDOW_SECONDS, Archit
 from serlib.features.frames import FRAME_MEMORY_SHARE
 from serlib.features.registry import DEFAULT_BATCH_SECONDS, SAMPLE_RATE
 from serlib.probing.kinds import PROBE_KINDS, get_probe_kind
+from serlib.probing.sizes import runs_per_pass
 from serlib.study.config import StudyConfig
 from serlib.study.plan_sizes import FoldSize
 
@@ -22,6 +24,8 @@ MEASUREMENTS_FILE = "measured_throughput.json"
 FRAME_PROBES = tuple(name for name, kind in PROBE_KINDS.items() if kind.input == "frames")
 #: Disk rate where a device's was not measured (bytes per second).
 DEFAULT_DISK_BYTES_PER_S = 200e6
+#: Rows per evaluation chunk of a probe (``serlib.probing.train.TrainingConfig``'s default; a test checks).
+EVAL_BATCH_SIZE = 256
 #: Host-to-GPU rate where a device's was not measured (bytes per second; pageable PCIe copies).
 DEFAULT_HOST_TO_DEVICE_BYTES_PER_S = 10e9
 
@@ -166,6 +170,40 @@ def pooled_ratio(measurements: dict, device: str, probe: str = "linear") -> floa
     return float(entry.get(key, entry.get("ratio_to_cpu", float("nan"))))
 
 
+def pooled_device_seconds(probe: str, cpu_seconds: float, hidden_states: int, width: int, folds: list[FoldSize],
+                          seeds: int, epochs: int, batch_size: int, classes: int, measurements: dict,
+                          device: str) -> float:
+    """Seconds of one pooled probe over every fold of a protocol on ``device``, from its CPU
+    seconds (:func:`pooled_probe_seconds`).
+
+    Where the device has a measured ``step_seconds`` (``probes.<device>`` of the JSON), its steps
+    are counted: the runs (fold x seed) train in passes as :mod:`serlib.probing.pooled_grid`
+    makes them (the folds of one size together, as many runs as the device's pass budget holds),
+    and a pass takes ``epochs x ceil(train / batch_size)`` steps. A step is launch-bound there: it
+    costs the measured step times the probe's operators per step (``operators_per_step`` of the
+    CPU entry) over those of the probe the step was measured on; to that the probe's arithmetic
+    is added, its CPU seconds at the ratio of the two matmul peaks. Elsewhere the CPU seconds
+    are scaled by the device's one ratio (``ratio_to_cpu``); a probe fitted by scikit-learn runs
+    on the host's CPU."""
+    if device == "cpu" or get_probe_kind(probe).trainer == "sklearn":
+        return cpu_seconds * pooled_ratio(measurements, device, probe)
+    entry = measurements.get("probes", {}).get(device) or {}
+    if "step_seconds" not in entry:
+        return cpu_seconds * pooled_ratio(measurements, device, probe)
+    kind = get_probe_kind(probe)
+    operators = measurements["probes"]["cpu"]["operators_per_step"]
+    step = entry["step_seconds"] * operators[probe] / operators[entry["step_probe"]]
+    groups = hidden_states if kind.scope == "per_layer" else hidden_states - 1 if kind.scope == "cumulative" else 1
+    per_pass = runs_per_pass(kind, hidden_states, width, groups, classes, EVAL_BATCH_SIZE, device)
+    sizes: dict[tuple[float, float], int] = {}
+    for fold in folds:
+        key = (fold.train_utterances, fold.evaluated_utterances)
+        sizes[key] = sizes.get(key, 0) + seeds
+    steps = sum(-(-runs // per_pass) * epochs * math.ceil(train / batch_size) for (train, _), runs in sizes.items())
+    arithmetic = cpu_seconds * entry["matmul_peak_ratio_to_cpu"]
+    return steps * step + arithmetic
+
+
 def frame_probe_rate(measurements: dict, device: str, probe: str) -> float:
     """Multiply-adds per second of a frame-level probe on ``device`` (NaN where none is given)."""
     entry = (measurements.get("frame_probes", {}).get(device) or {}).get(probe) or {}
@@ -214,8 +252,12 @@ def device_sources(measurements: dict, device: str, keep_frames: bool) -> dict[s
                                     f"{pooled['epochs']} epochs, scaled linearly ({measurement_source(pooled)})")
     else:
         sklearn = pooled.get("sklearn_ratio_to_cpu")
-        sources["pooled probes"] = (f"the CPU's seconds x {pooled_ratio(measurements, device):.4f}"
-                                    + (f", scikit-learn's x {sklearn:.3f}" if sklearn else "") + f" ({measurement_source(pooled)})")
+        how = (f"{pooled['step_seconds'] * 1e3:.2f} ms per step of the {pooled['step_probe']} grid, scaled by each "
+               f"kind's operators per step, over the steps of its passes, + the CPU's seconds x "
+               f"{pooled['matmul_peak_ratio_to_cpu']:.4f} for the arithmetic" if "step_seconds" in pooled
+               else f"the CPU's seconds x {pooled_ratio(measurements, device):.4f}")
+        sources["pooled probes"] = (how + (f"; scikit-learn's x {sklearn:.3f}" if sklearn else "")
+                                    + f" ({measurement_source(pooled)})")
     return sources
 
 
