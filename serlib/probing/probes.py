@@ -390,8 +390,8 @@ class AggregateHierConvProbe(nn.Module):
     conv, ReLU after every conv, no normalisation of the hidden states (the code's ``normalize``
     option defaults to off; serlib standardises features with the training rows instead), no
     dropout, odd or even layer counts handled by the same zero padding and floor.
-    Ours: the group axis (one independent interface per group, each convolution a batched product over the groups); the
-    integer depth formula and at least one convolution when S = 2 (the code stops there);
+    Ours: the group axis (one independent interface per group, each convolution one batched
+    product over the groups); the integer depth formula and at least one convolution when S = 2 (the code stops there);
     a last width of at least 1 channel; the initialisation (PyTorch's Conv1d default bound
     1/sqrt(D * k), drawn per group from its own generator); and the heads, which are the
     Decoding-Emotions heads rather than the SUPERB downstream models the paper used:
