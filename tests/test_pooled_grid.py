@@ -105,6 +105,14 @@ def test_the_plan_chunks_evaluation_as_training_does():
     assert EVAL_BATCH_SIZE == TrainingConfig().eval_batch_size
 
 
+def test_the_grid_shows_its_steps_passes_and_runs(folder, capsys):
+    """Two passes (folds 0-1 of 37 training rows: 2 steps an epoch; fold 2 of 30: 1), 3 epochs."""
+    fit_pooled_grid(get_probe_kind("linear"), folder.pooled, _runs(folder), [0, 1, 2, 3], TrainingConfig(epochs=EPOCHS),
+                    progress=True)
+    bar = capsys.readouterr().err
+    assert "linear x 4 probes x 6 runs" in bar and "9/9" in bar and "pass 2/2 (2 runs)" in bar
+
+
 def test_the_grid_refuses_frame_level_and_scikit_learn_probes(folder):
     runs = _runs(folder)
     for probe in ("dense", "aggregate-concat"):

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         args.features, args.split, probe=args.probe, seeds=args.seeds, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.lr, device=args.device,
         groups_per_pass=args.groups_per_pass, corpus=args.corpus, model=args.model,
-        language=args.language, standardize=args.standardize,
+        language=args.language, standardize=args.standardize, progress=True,
     )
     write_csv_atomically(run.results, args.out)
     write_csv_atomically(run.predictions, predictions_path(args.out))

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from serlib.common.errors import SerlibError
 from serlib.probing.histories import RunHistory, join_group_histories
@@ -118,11 +119,13 @@ def pooled_passes(kind: ProbeKind, features: torch.Tensor, runs: Sequence[Pooled
 
 
 def fit_pooled_grid(kind: ProbeKind, pooled: np.ndarray | torch.Tensor, runs: Sequence[PooledRun],
-                    group_ids: Sequence[int], config) -> list[RunHistory]:
+                    group_ids: Sequence[int], config, progress: bool = False) -> list[RunHistory]:
     """Train the groups ``group_ids`` of the pooled probe ``kind`` in every run of ``runs`` on
     ``pooled [N, S, D]`` features (rows as the splits index them); one :class:`RunHistory` per
     run, in order. ``config``: a :class:`serlib.probing.train.TrainingConfig`; its
-    ``groups_per_pass`` trains that many groups at a time (the result does not depend on it)."""
+    ``groups_per_pass`` trains that many groups at a time (the result does not depend on it).
+    With ``progress``, a tqdm bar counts the steps of every pass (runs, passes and epochs done,
+    and an ETA)."""
     if kind.input != "pooled" or kind.trainer != "torch":
         raise SerlibError(f"the pooled grid trains torch probes on pooled features, not {kind.name!r}")
     if not runs:
@@ -134,10 +137,17 @@ def fit_pooled_grid(kind: ProbeKind, pooled: np.ndarray | torch.Tensor, runs: Se
     chunk = config.groups_per_pass or len(group_ids)
     chunks = [list(group_ids)[start:start + chunk] for start in range(0, len(group_ids), chunk)]
     histories: list[RunHistory | None] = [None] * len(runs)
-    for indices in pooled_passes(kind, features, runs, chunks[0], config.eval_batch_size):
-        parts = [_fit_pass(kind, features, [runs[index] for index in indices], groups, config) for groups in chunks]
-        for position, index in enumerate(indices):
-            histories[index] = join_group_histories([part[position] for part in parts])
+    passes = pooled_passes(kind, features, runs, chunks[0], config.eval_batch_size)
+    steps = len(chunks) * config.epochs * sum(-(-len(runs[indices[0]].split.rows["train"]) // config.batch_size)
+                                              for indices in passes)
+    with tqdm(total=steps, disable=not progress, unit="step", dynamic_ncols=True,
+              desc=f"{kind.name} x {len(group_ids)} probes x {len(runs)} runs") as bar:
+        for number, indices in enumerate(passes, start=1):
+            bar.set_postfix_str(f"pass {number}/{len(passes)} ({len(indices)} runs)")
+            parts = [_fit_pass(kind, features, [runs[index] for index in indices], groups, config, bar)
+                     for groups in chunks]
+            for position, index in enumerate(indices):
+                histories[index] = join_group_histories([part[position] for part in parts])
     return histories
 
 
@@ -176,7 +186,7 @@ class _PassInputs:
 
 
 def _fit_pass(kind: ProbeKind, features: torch.Tensor, runs: Sequence[PooledRun], group_ids: Sequence[int],
-              config) -> list[RunHistory]:
+              config, bar: tqdm) -> list[RunHistory]:
     """One pass: the groups ``group_ids`` of every run of ``runs`` (steps that line up)."""
     device = features.device
     num_runs, groups_per_run = len(runs), len(group_ids)
@@ -220,6 +230,7 @@ def _fit_pass(kind: ProbeKind, features: torch.Tensor, runs: Sequence[PooledRun]
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
             optimiser.step()
+            bar.update(1)
         module.eval()
         with torch.no_grad():
             logits_history.append(torch.cat([

@@ -248,7 +248,7 @@ def _frame_fold_runs(kind: ProbeKind, folder: FeatureFolder, splits: list[tuple[
 
 def _pooled_fold_runs(kind: ProbeKind, folder: FeatureFolder, splits: list[tuple[int, LabelledSplit]],
                       seeds: list[int], group_ids: list[int], config: TrainingConfig,
-                      train_fraction: float | None) -> list[FoldRuns]:
+                      train_fraction: float | None, progress: bool = False) -> list[FoldRuns]:
     """A pooled probe on every fold x seed, in the fewest batched passes (:mod:`serlib.probing.pooled_grid`):
     with ``config.standardize`` each fold's features scaled with its train part's statistics;
     with ``train_fraction`` each seed on its own subsample of that train part."""
@@ -258,7 +258,7 @@ def _pooled_fold_runs(kind: ProbeKind, folder: FeatureFolder, splits: list[tuple
         statistics = feature_statistics(pooled[split.rows["train"]]) if config.standardize else None
         runs += [PooledRun(fold, seed, split if train_fraction is None else subsample_train(split, train_fraction, seed),
                            statistics) for seed in seeds]
-    histories = fit_pooled_grid(kind, pooled, runs, group_ids, config)
+    histories = fit_pooled_grid(kind, pooled, runs, group_ids, config, progress)
     return [FoldRuns(fold, split, {run.seed: history for run, history in zip(runs, histories) if run.fold == fold})
             for fold, split in splits]
 
@@ -302,7 +302,8 @@ def train_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, p
     probes trained on the clean train part on the copies of each fold's test utterances too
     (parts ``test@<condition>`` of the tables; pooled probes only).
     Frame-level probes (``dense``, ``aggregate``) train every fold and seed at once on the
-    frames held in memory (:mod:`serlib.probing.frame_grid`); ``progress`` shows their bar.
+    frames held in memory (:mod:`serlib.probing.frame_grid`), pooled probes every fold and seed
+    whose steps line up (:mod:`serlib.probing.pooled_grid`); ``progress`` shows their bar.
     """
     from serlib.data.splits import protocol_of_split_file
 
@@ -339,7 +340,7 @@ def train_probe(feature_dir: str | Path, split_csv: str | Path | pd.DataFrame, p
             raise SerlibError(f"train fractions are run on pooled probes; {probe!r} reads frames")
         folds = _frame_fold_runs(kind, folder, splits, seed_list, config, progress)
     else:
-        folds = _pooled_fold_runs(kind, folder, splits, seed_list, group_ids, config, train_fraction)
+        folds = _pooled_fold_runs(kind, folder, splits, seed_list, group_ids, config, train_fraction, progress)
     run = probe_run_tables(labels, protocol, folds, layer_labels, folder.utterance_ids)
     if kind.trainer == "sklearn":
         run.results["regularisation_C"] = chosen_regularisation(run.results)
