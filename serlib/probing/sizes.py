@@ -6,7 +6,15 @@ checks the parameter counts against theirs."""
 
 from __future__ import annotations
 
-from serlib.probing.kinds import ProbeKind
+from typing import Protocol
+
+
+class ProbeShape(Protocol):
+    """What the sizes read of a probe kind (:class:`serlib.probing.kinds.ProbeKind`, which this
+    module does not import: the kinds build their modules, and the modules read their widths here)."""
+
+    module_name: str
+    scope: str
 
 PAPER_MLP_HIDDEN = 128
 DENSE_HIDDEN = 256
@@ -74,7 +82,7 @@ GROUP_PARAMETERS = {
 PASS_BYTES = {"cpu": 64 * 1024 ** 2, "cuda": 2 * 1024 ** 3}
 
 
-def run_bytes(kind: ProbeKind, hidden_states: int, width: int, groups: int, num_classes: int,
+def run_bytes(kind: ProbeShape, hidden_states: int, width: int, groups: int, num_classes: int,
               eval_batch_size: int) -> int:
     """Bytes one run of ``groups`` groups adds to a pass: 4 copies of its parameters (values,
     gradients, two Adam moments) and its inputs of one evaluation chunk."""
@@ -83,7 +91,7 @@ def run_bytes(kind: ProbeKind, hidden_states: int, width: int, groups: int, num_
     return 4 * (4 * parameters + eval_batch_size * states * width)
 
 
-def runs_per_pass(kind: ProbeKind, hidden_states: int, width: int, groups: int, num_classes: int,
+def runs_per_pass(kind: ProbeShape, hidden_states: int, width: int, groups: int, num_classes: int,
                   eval_batch_size: int, device: str) -> int:
     """How many runs whose steps line up train in one pass on a ``device`` (``cpu``, ``cuda``, ...:
     any but the CPU gets the GPU's budget)."""
