@@ -10,9 +10,9 @@ from serlib.common.errors import SerlibError
 from serlib.probing import sizes
 from serlib.probing.histories import best_dev_epochs, feature_statistics
 from serlib.probing.inputs import LabelledSplit, load_feature_folder
-from serlib.probing.kinds import PROBE_KINDS, get_probe_kind
+from serlib.probing.kinds import PROBE_KINDS, get_probe_kind, group_ids_for
 from serlib.probing.pooled_grid import PooledRun, fit_pooled_grid, pooled_passes
-from serlib.probing.train import ProbeInputs, TrainingConfig, _fit_autograd, group_ids_for
+from serlib.probing.train import ProbeInputs, TrainingConfig, _fit_autograd
 
 POOLED_TORCH_KINDS = [name for name, kind in PROBE_KINDS.items() if kind.input == "pooled" and kind.trainer == "torch"]
 EPOCHS = 3

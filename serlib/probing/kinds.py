@@ -107,6 +107,18 @@ PROBE_KINDS: dict[str, ProbeKind] = {
 }
 
 
+def group_ids_for(kind: ProbeKind, num_hidden_states: int) -> tuple[list[int], list]:
+    """The group ids of a probe kind and their ``layer`` labels for the results table: one per
+    hidden state, one per k = 1..L (cumulative), or the single all-layer group."""
+    if kind.scope == "per_layer":
+        ids = list(range(num_hidden_states))
+        return ids, ids
+    if kind.scope == "cumulative":
+        ids = list(range(1, num_hidden_states))
+        return ids, [f"1-{k}" for k in ids]
+    return [0], ["all"]
+
+
 def get_probe_kind(name: str) -> ProbeKind:
     """The :class:`ProbeKind` called ``name``; a clear error lists the valid names."""
     if name not in PROBE_KINDS:

@@ -51,7 +51,6 @@ from serlib.probing.probes import PaperMLPProbe, SoftmaxLinearProbe, epoch_batch
 from serlib.probing.sizes import runs_per_pass
 
 
-
 @dataclass
 class PooledRun:
     """One training run of a pooled probe: a fold's split (its train part possibly a subsample),

@@ -16,6 +16,7 @@ class ProbeShape(Protocol):
     module_name: str
     scope: str
 
+
 PAPER_MLP_HIDDEN = 128
 DENSE_HIDDEN = 256
 WIDE_MLP_HIDDEN = 512

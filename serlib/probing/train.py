@@ -34,7 +34,7 @@ from torch import nn
 from serlib.common.errors import SerlibError
 from serlib.probing.histories import (FoldRuns, ProbeRun, RunHistory, feature_statistics, join_group_histories,
                                       probe_run_tables, streaming_statistics)
-from serlib.probing.kinds import ProbeKind, get_probe_kind
+from serlib.probing.kinds import ProbeKind, get_probe_kind, group_ids_for
 from serlib.probing.pooled_grid import PooledRun, adam, fit_pooled_grid
 from serlib.probing.probes import epoch_batches
 from serlib.probing.inputs import (FeatureFolder, LabelledSplit,  # noqa: F401 (re-exported)
@@ -205,17 +205,6 @@ def fit_seeds(kind: ProbeKind, folder: FeatureFolder, split: LabelledSplit, grou
             histories.append(_fit_autograd(module, inputs, split, chunk_ids, seed, config))
         runs.append(join_group_histories(histories))
     return runs
-
-
-def group_ids_for(kind: ProbeKind, num_hidden_states: int) -> tuple[list[int], list]:
-    """The group ids of a probe kind and their ``layer`` labels for the results table."""
-    if kind.scope == "per_layer":
-        ids = list(range(num_hidden_states))
-        return ids, ids
-    if kind.scope == "cumulative":
-        ids = list(range(1, num_hidden_states))
-        return ids, [f"1-{k}" for k in ids]
-    return [0], ["all"]
 
 
 # --------------------------------------------------------------------------- the whole run

@@ -12,7 +12,7 @@ from pathlib import Path
 from serlib.features.cost import ACOUSTIC_WIDTHS, WHISPER_WINDOW_SECONDS, Architecture
 from serlib.features.frames import FRAME_MEMORY_SHARE
 from serlib.features.registry import DEFAULT_BATCH_SECONDS, SAMPLE_RATE
-from serlib.probing.kinds import PROBE_KINDS, get_probe_kind
+from serlib.probing.kinds import PROBE_KINDS, get_probe_kind, group_ids_for
 from serlib.probing.sizes import runs_per_pass
 from serlib.study.config import StudyConfig
 from serlib.study.plan_sizes import FoldSize
@@ -193,7 +193,7 @@ def pooled_device_seconds(probe: str, cpu_seconds: float, hidden_states: int, wi
     kind = get_probe_kind(probe)
     operators = measurements["probes"]["cpu"]["operators_per_step"]
     step = entry["step_seconds"] * operators[probe] / operators[entry["step_probe"]]
-    groups = hidden_states if kind.scope == "per_layer" else hidden_states - 1 if kind.scope == "cumulative" else 1
+    groups = len(group_ids_for(kind, hidden_states)[0])
     per_pass = runs_per_pass(kind, hidden_states, width, groups, classes, EVAL_BATCH_SIZE, device)
     sizes: dict[tuple[float, float], int] = {}
     for fold in folds:
