@@ -121,6 +121,29 @@ def test_the_fingerprint_covers_the_preprocessor_config(tmp_path):
     assert weights_fingerprint(str(folder)) != before
 
 
+def test_the_fingerprint_follows_content_not_file_times(tmp_path):
+    folder = save_tiny_local_model(tmp_path / "w2v-local")
+    before = weights_fingerprint(str(folder))
+    # a copy elsewhere, without its modification times, and a touched file: the same weights
+    copy = tmp_path / "elsewhere" / "w2v-local"
+    shutil.copytree(folder, copy, copy_function=shutil.copy)
+    weights = next(copy.glob("*.safetensors"))
+    os.utime(weights, ns=(1, 1))
+    assert weights_fingerprint(str(copy)) == before
+    # one byte changed, with the file's size and times kept: new weights
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    os.utime(weights, ns=(1, 1))
+    assert weights_fingerprint(str(copy)) != before
+    # the whole file counts, not only its first MiB
+    shard = copy / "pytorch_model.bin"
+    shard.write_bytes(bytes(3 << 20))
+    with_shard = weights_fingerprint(str(copy))
+    shard.write_bytes(bytes(3 << 20)[:-1] + b"\x01")
+    assert weights_fingerprint(str(copy)) != with_shard
+
+
 def test_a_local_model_store_is_named_by_folder_and_fingerprint(tmp_path):
     model = save_tiny_local_model(tmp_path / "models" / "w2v-local")
     manifest = write_manifest(tmp_path)
