@@ -352,3 +352,24 @@ def test_a_scratch_folder_that_is_not_a_reruns_is_never_deleted(committed_run, t
     with pytest.raises(SerlibError, match="would hold the committed results"):
         reproduce(profile, start="03", end="03", scratch=root, progress=False)
     assert (root / "results" / "tables").is_dir()
+
+
+def test_a_rerun_with_another_work_folder_finds_the_degraded_copies_cached(committed_run, tmp_path, monkeypatch):
+    """Notebook 09's degraded audio lives with the feature stores: a rerun with a fresh work
+    folder (as ``serlib reproduce`` makes) writes no new copy and extracts nothing again."""
+    from serlib.study.prepare import PreparedCorpus
+    from serlib.study.robustness import degraded_store
+
+    profile, root = committed_run
+    corpus = PreparedCorpus("synthetic-it", "it", root / "work" / "manifests" / "synthetic-it.csv", {})
+    monkeypatch.setenv("SERLIB_FEATURE_DIR", str(tmp_path / "features"))
+    stores, written = [], []
+    for work in ("first", "second"):
+        monkeypatch.setenv("SERLIB_WORK_DIR", str(tmp_path / work))
+        config = load_config(profile)
+        stores.append(degraded_store(config, config.models[0], corpus, "telephone", progress=False))
+        written.append((stores[-1] / "index.json").stat().st_mtime_ns)
+    assert stores[0] == stores[1] and written[0] == written[1]
+    assert not (tmp_path / "first" / "degraded").exists() and not (tmp_path / "second" / "degraded").exists()
+    assert len(list((tmp_path / "features" / "_degraded-audio" / "synthetic-it" / "telephone").rglob("*.wav"))) == \
+        len(pd.read_csv(corpus.manifest_path))

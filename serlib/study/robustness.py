@@ -2,9 +2,11 @@
 
 For every condition of ``analysis.robustness.conditions`` (:data:`serlib.data.degrade.CONDITIONS`:
 white and pink noise at 20, 10 and 0 dB SNR, a telephone channel) each corpus gets a degraded
-copy, generated deterministically (:func:`serlib.data.degrade.write_degraded_corpus`, under
-``work/<profile>/degraded/``), whose features are a cached store of their own
-(``features/<model>/<corpus>@<condition>/``). The probes are trained on the clean train part,
+copy, generated deterministically (:func:`serlib.data.degrade.write_degraded_corpus`), whose
+features are a cached store of their own (``features/<model>/<corpus>@<condition>/``). The copy's
+audio lives beside those stores, in ``<feature_dir>/_degraded-audio/<corpus>/<condition>/``, not
+in the work folder: a store's key covers its audio paths, so a run with another work folder and
+the same feature stores (``serlib reproduce``) finds the copies, and their features, cached. The probes are trained on the clean train part,
 their epoch chosen on the clean dev part, and scored on the clean test part and on each degraded
 copy of it (parts ``test@<condition>``; :func:`serlib.probing.train.train_probe`'s
 ``test_copies``). Under the main protocol only.
@@ -38,13 +40,23 @@ def conditions_of(config: StudyConfig) -> list[str]:
     return [get_condition(name).name for name in listed] if listed else list(CONDITIONS)
 
 
+#: The folder of the feature stores that holds the degraded copies' audio (a leading ``_``: no
+#: model's store folder is named so).
+DEGRADED_AUDIO_FOLDER = "_degraded-audio"
+
+
+def degraded_audio_folder(config: StudyConfig, corpus_id: str, condition: str):
+    """Where the ``condition`` copy of ``corpus_id``'s audio is written: with the feature stores."""
+    return config.feature_dir / DEGRADED_AUDIO_FOLDER / corpus_id / condition
+
+
 def degraded_store(config: StudyConfig, model: ModelSpec, corpus: PreparedCorpus, condition: str,
                    progress: bool = True):
     """The feature store of ``model`` on the ``condition`` copy of ``corpus`` (both cached)."""
     from serlib.data.degrade import write_degraded_corpus
     from serlib.features.extract import extract_features
 
-    root = config.work_dir / "degraded" / corpus.corpus_id / condition
+    root = degraded_audio_folder(config, corpus.corpus_id, condition)
     manifest = write_degraded_corpus(corpus.manifest(), condition, root)
     settings = {**engine_settings(config), "keep_frames": False}
     return extract_features(model.source, manifest, config.feature_dir,
