@@ -255,3 +255,22 @@ def test_speaker_standardisation_centres_every_speaker(store):
         np.testing.assert_allclose(normalised.pooled[rows].std(axis=0), 1.0, atol=1e-4)
     run = train_probe(folder_path, table, probe="linear", seeds=1, epochs=2, device="cpu", standardize="speaker")
     assert run.results["value"].notna().all()
+
+
+def test_fresh_predictions_equal_their_cached_csv_exactly(store, tmp_path):
+    """Probabilities are float64 with the values their 4 decimals read back as, so a table is the
+    same whether its rows were computed now or read from a probe cache (a float32 0.4 joined with
+    cached rows would be 0.4000000059604645 and cross a reliability bin's edge)."""
+    from serlib.common.files import write_csv_atomically
+    from serlib.probing.histories import rounded_probabilities
+
+    np.testing.assert_array_equal(rounded_probabilities(np.float32([0.4, 0.00349999, 0.99995, 1.0])),
+                                  [0.4, 0.0035, 1.0, 1.0])
+    folder_path, split_csv = store
+    fresh = train_probe(folder_path, split_csv, probe="linear", epochs=2).predictions
+    probabilities = [column for column in fresh.columns if column.startswith("p_")]
+    assert (fresh[probabilities].dtypes == np.float64).all()
+    cached = pd.read_csv(write_csv_atomically(fresh, tmp_path / "cached.csv.gz"),
+                         dtype={"utterance_id": str, "speaker": str, "layer": str})
+    pd.testing.assert_frame_equal(pd.concat([fresh, cached])[probabilities],
+                                  pd.concat([cached, cached])[probabilities], check_exact=True)

@@ -114,6 +114,19 @@ PROBABILITY_PREFIX = "p_"
 PROBABILITY_DECIMALS = 4
 
 
+def rounded_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """float32 probabilities rounded to :data:`PROBABILITY_DECIMALS` (as ``np.round`` does in
+    float32), as the float64 values their decimals read back as (``k / 10**decimals``).
+
+    A table's probabilities are float64 whether they were computed in this process or read from
+    a cached CSV: a float32 column concatenated with cached float64 rows would turn ``0.4`` into
+    ``0.4000000059604645`` (and move a prediction across a reliability bin's edge), so that the
+    tables would depend on which probes were cached."""
+    scale = 10 ** PROBABILITY_DECIMALS
+    steps = np.rint(np.asarray(probabilities, dtype=np.float32) * np.float32(scale))
+    return steps.astype(np.float64) / scale
+
+
 def _prediction_frame(labels: RunLabels, protocol: str, fold: int, seed: int, layer_labels: list,
                       split: LabelledSplit, utterance_ids: Sequence[str],
                       chosen: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -136,8 +149,7 @@ def _prediction_frame(labels: RunLabels, protocol: str, fold: int, seed: int, la
                 "predicted": class_names[chosen[split_name][group_index].argmax(axis=-1)],
             })
             for position, name in enumerate(class_names):
-                frame[f"{PROBABILITY_PREFIX}{name}"] = np.round(probabilities[group_index, :, position],
-                                                              PROBABILITY_DECIMALS)
+                frame[f"{PROBABILITY_PREFIX}{name}"] = rounded_probabilities(probabilities[group_index, :, position])
             frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     for column, value in reversed((("corpus", labels.corpus), ("model", labels.model),
