@@ -197,6 +197,33 @@ def test_concat_chooses_strong_regularisation_for_noisy_features():
     assert fit.dev_accuracies[fit.chosen] > fit.dev_accuracies[-1] + 0.01  # better than C = 10
 
 
+def test_concat_fits_on_one_blas_thread_and_gives_the_same_bits_under_any_outer_limit(monkeypatch):
+    """Multi-threaded BLAS beside torch's OpenMP pool made some folds 20x slower, and lbfgs took
+    another path with each thread count: every fit runs on one BLAS thread."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen = []
+    original_fit = LogisticRegression.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+        return original_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", recording_fit)
+    rng = np.random.default_rng(1)
+    labels = np.arange(500) % 4
+    features = rng.normal(size=(500, 300)) + 0.5 * rng.normal(size=(4, 300))[labels]
+    train, dev = _standardised(features[:400], features[400:])
+    fits = []
+    for outer in (2, 1):
+        with threadpool_limits(limits=outer, user_api="blas"):
+            fits.append(fit_concat(train, labels[:400], dev, labels[400:], c_grid=(0.01, 1.0)))
+            assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {outer}
+    assert seen == [{1}] * 4
+    np.testing.assert_array_equal(fits[0].model.coef_, fits[1].model.coef_)
+
+
 def test_concat_chooses_weak_regularisation_when_only_a_precise_contrast_separates():
     """The classes are separable, but only by dimension 1..3 minus dimension 0 (a shared
     nuisance of variance 9 sits in all four): heavy shrinkage cannot find that contrast."""
