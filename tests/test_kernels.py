@@ -44,7 +44,8 @@ def test_pinned_kernels_give_the_same_weights_for_any_thread_count_and_instructi
     two_threads = weights_hash({**pinned, "OMP_NUM_THREADS": "2"})
     # a CPU whose MKL stops at AVX2, as on a machine without AVX512
     avx2_machine = weights_hash({**pinned, "OMP_NUM_THREADS": "2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"})
-    assert one_thread == two_threads == avx2_machine
+    assert one_thread == two_threads, "1 and 2 threads gave other weights under the pinned kernels"
+    assert two_threads == avx2_machine, "the AVX2-only MKL gave other weights under the pinned kernels"
 
 
 def test_pinned_kernels_set_what_is_unset_and_restore_it(monkeypatch):
