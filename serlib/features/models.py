@@ -52,6 +52,7 @@ from serlib.features.registry import (  # noqa: F401  (re-exported: the model na
     hub_reachable,
     resolve_model_id,
 )
+from serlib.features.store import file_sha256
 
 RANDOM_INIT_SEED = 0
 UNKNOWN_FINGERPRINT = "unknown"
@@ -603,11 +604,7 @@ def _file_sha256(path: Path) -> str:
     status = path.stat()
     state = (str(path.resolve()), status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
     if state not in _FILE_DIGESTS:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 24):
-                digest.update(chunk)
-        _FILE_DIGESTS[state] = digest.hexdigest()
+        _FILE_DIGESTS[state] = file_sha256(path)
     return _FILE_DIGESTS[state]
 
 

@@ -120,15 +120,20 @@ def audio_contents_sha256(paths: Iterable[str | Path]) -> str:
     """
     digest = hashlib.sha256()
     for path in paths:
-        file_digest = hashlib.sha256()
         try:
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    file_digest.update(block)
+            digest.update(bytes.fromhex(file_sha256(path)))
         except OSError as error:
             raise SerlibError(f"{path}: cannot read the audio file to hash it ({error}); "
                               "fix the manifest or restore the file") from None
-        digest.update(file_digest.digest())
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 (hex) of a file's bytes, read in blocks of 16 MiB."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(block)
     return digest.hexdigest()
 
 

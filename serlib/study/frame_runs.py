@@ -294,8 +294,7 @@ def _write_entry(entry: ProbeEntry, folder, corpus: PreparedCorpus, folds, parts
     states), written to its cache entry."""
     from serlib.probing.histories import FoldRuns, join_group_histories, probe_run_tables
     from serlib.probing.inputs import describe_run
-    from serlib.probing.kinds import get_probe_kind
-    from serlib.probing.kinds import group_ids_for
+    from serlib.probing.kinds import get_probe_kind, group_ids_for
 
     _, layer_labels = group_ids_for(get_probe_kind(entry.probe), folder.num_hidden_states)
     labels = describe_run(folder, entry.label, corpus.corpus_id, entry.model.model_id, corpus.language)

@@ -6,10 +6,10 @@ copy, generated deterministically (:func:`serlib.data.degrade.write_degraded_cor
 features are a cached store of their own (``features/<model>/<corpus>@<condition>/``). The copy's
 audio lives beside those stores, in ``<feature_dir>/_degraded-audio/<corpus>/<condition>/``, not
 in the work folder: a store's key covers its audio paths, so a run with another work folder and
-the same feature stores (``serlib reproduce``) finds the copies, and their features, cached. The probes are trained on the clean train part,
-their epoch chosen on the clean dev part, and scored on the clean test part and on each degraded
-copy of it (parts ``test@<condition>``; :func:`serlib.probing.train.train_probe`'s
-``test_copies``). Under the main protocol only.
+the same feature stores (``serlib reproduce``) finds the copies, and their features, cached. The
+probes are trained on the clean train part, their epoch chosen on the clean dev part, and scored
+on the clean test part and on each degraded copy of it (parts ``test@<condition>``;
+:func:`serlib.probing.train.train_probe`'s ``test_copies``). Under the main protocol only.
 
 :func:`robustness_tables` gives, per condition, the accuracy of every hidden state and of every
 aggregation with its interval, whether the best clean layer (chosen on clean dev) is still the
@@ -17,6 +17,8 @@ best, and the single-layer vs aggregation verdict on the degraded test (paired, 
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 
@@ -45,7 +47,7 @@ def conditions_of(config: StudyConfig) -> list[str]:
 DEGRADED_AUDIO_FOLDER = "_degraded-audio"
 
 
-def degraded_audio_folder(config: StudyConfig, corpus_id: str, condition: str):
+def degraded_audio_folder(config: StudyConfig, corpus_id: str, condition: str) -> Path:
     """Where the ``condition`` copy of ``corpus_id``'s audio is written: with the feature stores."""
     return config.feature_dir / DEGRADED_AUDIO_FOLDER / corpus_id / condition
 
